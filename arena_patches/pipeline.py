@@ -1,0 +1,70 @@
+"""The stages composed: each function takes typed inputs and returns typed outputs, so
+`verify` is their composition and each command runs one of them alone."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import series as series_mod
+from . import sources, spec as spec_mod, tree as tree_mod
+from .apply import VersionResult, apply_version
+from .errors import bad_input
+from .model import Series
+from .runner import DEFAULT, Runner
+from .spec import SeriesSpec
+
+Progress = Callable[[str], None]
+
+
+def load_series(spec: SeriesSpec, source: str | None, wr: tree_mod.WorkRepo | None = None) -> Series:
+    msgs, problems = sources.read(source, spec)
+    extra = []
+    if wr is not None:
+        merged = spec.merged
+        for sha, body in tree_mod.merge_messages(wr, spec.title, merged.merge if merged else None):
+            extra.append((body, sha, merged.version if merged else None))
+    return series_mod.build(msgs, spec, problems, extra)
+
+
+def pick_versions(s: Series, which: str | None) -> list[int]:
+    have = [v.version for v in s.versions]
+    if which in (None, "", "all"):
+        return have
+    try:
+        n = int(str(which).lstrip("vV"))
+    except ValueError:
+        raise bad_input(f"--version {which}", "expected a number or 'all'")
+    if n not in have:
+        raise bad_input(f"--version {which}", f"the source holds versions {have}")
+    return [n]
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    series: Series
+    results: tuple[VersionResult, ...]
+
+
+def apply_series(s: Series, wr: tree_mod.WorkRepo, versions: list[int],
+                 base: str | None = None, progress: Progress | None = None) -> tuple[VersionResult, ...]:
+    out = []
+    for n in versions:
+        v = s.version(n)
+        if v is None:
+            continue
+        out.append(apply_version(wr, v, base, progress))
+    return tuple(out)
+
+
+def open_tree(stack: ExitStack, tree: str | None, work_dir: str | None,
+              runner: Runner = DEFAULT) -> tree_mod.WorkRepo | None:
+    if not tree:
+        return None
+    user = tree_mod.open_user_tree(tree, runner)
+    return stack.enter_context(tree_mod.work_repo(user, Path(work_dir) if work_dir else None, runner))
+
+
+def load_spec(name: str | None) -> SeriesSpec:
+    return spec_mod.load(name)

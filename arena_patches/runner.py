@@ -1,0 +1,100 @@
+"""The one way to run a subprocess: an argv list (never a shell string), a cwd, extra
+environment, a timeout. Every run is recorded (argv, rc, output, duration) and can be
+printed as a reproducer line a human can paste.
+
+Subjects, file names and Message-IDs come from strangers, so nothing here ever goes
+through a shell; the reproducer quotes each word with shlex for display only.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+from .errors import InfraError
+from .model import RunRecord
+
+
+def reproducer(argv: Sequence[str], cwd: str | None = None,
+               env: Mapping[str, str] | None = None) -> str:
+    words = [f"{k}={shlex.quote(v)}" for k, v in sorted((env or {}).items())]
+    words += [shlex.quote(a) for a in argv]
+    line = " ".join(words)
+    return f"(cd {shlex.quote(cwd)} && {line})" if cwd else line
+
+
+class Runner:
+    """Runs commands for real. Subclass or replace with FakeRunner in unit tests."""
+
+    def run(self, argv: Sequence[str], *, cwd: str | os.PathLike | None = None,
+            env: Mapping[str, str] | None = None, timeout: float | None = None,
+            input: bytes | None = None, check: bool = False) -> RunRecord:
+        argv = [str(a) for a in argv]
+        if not argv:
+            raise ValueError("empty argv")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=full_env, stdin=subprocess.PIPE if input is not None
+                else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)  # own process group: a timeout kills the whole tree
+        except FileNotFoundError as e:
+            raise InfraError(f"{argv[0]}: not found", "run scripts/setup to install it") from e
+        timed_out = False
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            out, err = proc.communicate()
+        except BaseException:
+            _kill_group(proc)  # Ctrl-C: leave no child behind
+            proc.communicate()
+            raise
+        rec = RunRecord(
+            argv=tuple(argv), cwd=str(cwd) if cwd else None,
+            returncode=proc.returncode if not timed_out else -9,
+            stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
+            seconds=time.monotonic() - start, timed_out=timed_out,
+            env_overrides=tuple(sorted((env or {}).items())))
+        if check and (rec.returncode != 0 or timed_out):
+            what = "timed out" if timed_out else f"exited {rec.returncode}"
+            raise InfraError(f"{argv[0]} {what}: {reproducer(argv, rec.cwd)}",
+                             (rec.stderr or rec.stdout).strip()[-2000:] or None)
+        return rec
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@dataclass
+class FakeRunner(Runner):
+    """Answers from a function instead of running anything; records every call."""
+
+    answer: Callable[[tuple[str, ...], str | None], tuple[int, str, str]] = \
+        lambda argv, cwd: (0, "", "")
+    calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
+
+    def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False):
+        key = tuple(str(a) for a in argv)
+        c = str(cwd) if cwd else None
+        self.calls.append((key, c))
+        rc, out, err = self.answer(key, c)
+        rec = RunRecord(argv=key, cwd=c, returncode=rc, stdout=out, stderr=err, seconds=0.0,
+                        env_overrides=tuple(sorted((env or {}).items())))
+        if check and rc != 0:
+            raise InfraError(f"{key[0]} exited {rc}: {reproducer(key, c)}", err or None)
+        return rec
+
+
+DEFAULT = Runner()

@@ -1,0 +1,12 @@
+"""Where mails come from: lore (by Message-ID, cached) or a local path."""
+from __future__ import annotations
+
+from ..model import Message, Problem
+from ..spec import SeriesSpec
+from . import local, lore
+
+
+def read(source: str | None, spec: SeriesSpec) -> tuple[list[Message], list[Problem]]:
+    if source in (None, "", "lore"):
+        return lore.read(spec.all_message_ids())
+    return local.read(source)

@@ -1,0 +1,73 @@
+"""Raw mail bytes -> Message. Decoding (MIME, quoted-printable, charsets, RFC 2047) is
+liblore's; subject tags ([PATCH bpf-next v3 2/4]) are parsed by b4's rules.
+
+Anything that is not readable mail becomes a Problem naming the file; it never raises.
+"""
+from __future__ import annotations
+
+import email.errors
+import hashlib
+import re
+from email.message import EmailMessage
+
+import b4
+from liblore import utils as lu
+
+from ..model import Message, Person, Problem
+
+_DIFF_RE = re.compile(r"^(diff --git a/|--- a/\S.*\n\+\+\+ b/)", re.MULTILINE)
+_HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:", re.MULTILINE)
+# A format-patch file carries no Message-ID; give it a stable one from its bytes.
+SYNTHETIC_DOMAIN = "arena-patches.invalid"
+
+
+def _msgids(value: str | None) -> list[str]:
+    return re.findall(r"<([^<>\s]+)>", value or "")
+
+
+def looks_like_mail(raw: bytes) -> bool:
+    head = raw.lstrip()[:4096]
+    if not _HEADER_RE.search(head):
+        return False
+    lower = head.lower()
+    return any(h in lower for h in (b"\nsubject:", b"\nfrom:", b"\nmessage-id:")) or \
+        lower.startswith((b"subject:", b"from:", b"message-id:", b"from "))
+
+
+def parse(raw: bytes, origin: str) -> Message | Problem:
+    """One message's bytes (mbox separator already removed) to a Message, or a Problem."""
+    if not raw.strip():
+        return Problem(origin, "empty message")
+    if not looks_like_mail(raw):
+        return Problem(origin, "not a mail message (no From/Subject/Message-ID header)")
+    try:
+        msg: EmailMessage = lu.parse_message(raw)
+        subject = lu.clean_header(str(msg.get("Subject", "") or ""))
+        msgid = lu.get_clean_msgid(msg)
+        if not msgid:
+            msgid = f"{hashlib.sha256(raw).hexdigest()[:24]}@{SYNTHETIC_DOMAIN}"
+        name, addr = lu.msg_get_author(msg)
+        body = lu.msg_get_payload(msg, strip_signature=False)
+        when = lu.msg_get_date(msg)
+        irt = _msgids(str(msg.get("In-Reply-To", "") or ""))
+        refs = _msgids(" ".join(str(r) for r in msg.get_all("References", []) or []))
+    except (email.errors.MessageError, ValueError, TypeError, LookupError, IndexError) as e:
+        return Problem(origin, f"unreadable mail: {e}")
+    ls = b4.LoreSubject(subject)
+    return Message(
+        message_id=msgid, subject=subject, sender=Person(name or "", addr or ""),
+        date=str(msg.get("Date", "") or ""), timestamp=when.timestamp() if when else 0.0,
+        in_reply_to=irt[0] if irt else None, references=tuple(refs), body=body,
+        origin=origin, is_reply=ls.reply, is_patch_tag=ls.patch, revision=ls.revision,
+        revision_inferred=ls.revision_inferred, counter=ls.counter, expected=ls.expected,
+        counters_inferred=ls.counters_inferred, resend=ls.resend, title=ls.subject,
+        has_diff=bool(_DIFF_RE.search(body)))
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """mbox/mboxrd bytes -> raw messages (liblore undoes the >From escaping)."""
+    return [m for m in lu.split_mbox_as_bytes(data) if m.strip()]
+
+
+def is_mbox(data: bytes) -> bool:
+    return data.startswith(b"From ") and bool(lu._FROM_RE.match(data.split(b"\n", 1)[0]))

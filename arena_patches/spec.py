@@ -1,0 +1,142 @@
+"""Series specs: one TOML file per series (series/*.toml), read into frozen records.
+
+Only `[series] title` is required, so any series can be described; everything else
+(versions and Message-IDs, merge facts, reviewer classes, and the sections later
+stages read) is optional. Unknown sections are kept raw for the stages that own them.
+"""
+from __future__ import annotations
+
+import email.utils
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import bad_input
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "series"
+DEFAULT_SPEC = "arena-kfuncs"
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    version: int
+    cover: str | None
+    patches: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        return ((self.cover,) if self.cover else ()) + self.patches
+
+
+@dataclass(frozen=True)
+class MergedSpec:
+    version: int | None
+    merge: str | None
+    commits: tuple[str, ...]
+    tree: str | None
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    ai_review: tuple[str, ...] = ("bot+*-ci@kernel.org",)
+    build_robot: tuple[str, ...] = ("lkp@intel.com",)
+    maintainers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    id: str
+    title: str
+    list: str | None
+    base_tree: str | None
+    author: str | None
+    versions: tuple[VersionSpec, ...]
+    merged: MergedSpec | None
+    reviews: ReviewSpec
+    path: str
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def author_email(self) -> str | None:
+        return email.utils.parseaddr(self.author)[1] or None if self.author else None
+
+    def version_of_msgid(self, msgid: str) -> int | None:
+        for v in self.versions:
+            if msgid in v.message_ids:
+                return v.version
+        return None
+
+    def all_message_ids(self) -> list[str]:
+        return [m for v in self.versions for m in v.message_ids]
+
+    def related_ids(self) -> set[str]:
+        return {m for v in self.versions for m in v.related}
+
+
+def resolve(spec: str | None) -> Path:
+    """A spec argument is a path to a TOML file or the name of one under series/."""
+    name = spec or DEFAULT_SPEC
+    p = Path(name)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    return SPEC_DIR / f"{name}.toml"
+
+
+def load(spec: str | None = None) -> SeriesSpec:
+    path = resolve(spec)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise bad_input(str(path), "no such series spec",
+                        f"specs shipped: {', '.join(sorted(p.stem for p in SPEC_DIR.glob('*.toml')))}")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise bad_input(str(path), f"not a valid TOML series spec ({e})")
+    return from_dict(data, str(path))
+
+
+def _strs(value: Any, what: str, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return tuple(value)
+    raise bad_input(path, f"{what} must be a string or a list of strings")
+
+
+def _msgid(s: str) -> str:
+    return s.strip().strip("<>")
+
+
+def from_dict(data: dict[str, Any], path: str = "<spec>") -> SeriesSpec:
+    s = data.get("series")
+    if not isinstance(s, dict) or not isinstance(s.get("title"), str):
+        raise bad_input(path, "the spec needs a [series] table with a title")
+    versions = []
+    for i, v in enumerate(data.get("versions", [])):
+        if not isinstance(v, dict) or not isinstance(v.get("version"), int):
+            raise bad_input(path, f"[[versions]] entry {i + 1} needs an integer 'version'")
+        versions.append(VersionSpec(
+            version=v["version"],
+            cover=_msgid(v["cover"]) if isinstance(v.get("cover"), str) else None,
+            patches=tuple(_msgid(m) for m in _strs(v.get("patches"), "patches", path)),
+            related=tuple(_msgid(m) for m in _strs(v.get("related"), "related", path))))
+    m = data.get("merged")
+    merged = None
+    if isinstance(m, dict):
+        merged = MergedSpec(version=m.get("version"), merge=m.get("merge"),
+                            commits=_strs(m.get("commits"), "merged.commits", path),
+                            tree=m.get("tree"))
+    r = data.get("reviews", {})
+    defaults = ReviewSpec()
+    reviews = ReviewSpec(
+        ai_review=_strs(r.get("ai_review"), "reviews.ai_review", path) or defaults.ai_review,
+        build_robot=_strs(r.get("build_robot"), "reviews.build_robot", path) or defaults.build_robot,
+        maintainers=_strs(r.get("maintainers"), "reviews.maintainers", path))
+    return SeriesSpec(
+        id=str(s.get("id") or Path(path).stem), title=s["title"], list=s.get("list"),
+        base_tree=s.get("base_tree"), author=s.get("author"),
+        versions=tuple(sorted(versions, key=lambda v: v.version)), merged=merged,
+        reviews=reviews, path=path, raw=data)

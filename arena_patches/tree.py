@@ -1,0 +1,315 @@
+"""Kernel trees: import a source tarball as a one-commit git tree, and give later stages
+a private place to work that never writes to the user's repository.
+
+The user's --tree is only ever read. The tool keeps, under its work dir, a shared
+clone of it (`git clone --shared`: objects are borrowed through alternates, nothing is
+copied and nothing is written back), and all checkouts are `git worktree add --detach`
+worktrees of that clone. So the user's HEAD, index, branches, refs, worktree list and
+object store stay exactly as they were, even while a run is interrupted.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import subprocess
+import tarfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+from .errors import InfraError, UserError, bad_input
+from .model import RunRecord
+from .paths import default_work_dir
+from .runner import DEFAULT, Runner
+
+# Commits the tool makes must not depend on who runs it or when: the same patch on the
+# same base gives the same commit id, so results can be cached by id.
+TOOL_IDENT = {"GIT_COMMITTER_NAME": "arena-patches", "GIT_COMMITTER_EMAIL": "arena-patches@localhost"}
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
+           "GIT_ADVICE": "0"}
+
+
+def git(runner: Runner, repo: Path | str, *args: str, check: bool = True,
+        env: dict[str, str] | None = None, input: bytes | None = None,
+        timeout: float | None = 600) -> RunRecord:
+    return runner.run(["git", "-C", str(repo), *args], env={**GIT_ENV, **(env or {})},
+                      check=check, input=input, timeout=timeout)
+
+
+# ---------------------------------------------------------------- the user's tree
+
+@dataclass(frozen=True)
+class UserTree:
+    path: Path
+    gitdir: Path
+    bare: bool
+
+
+def open_user_tree(path: str | Path, runner: Runner = DEFAULT) -> UserTree:
+    p = Path(path)
+    if not p.exists():
+        raise bad_input(str(path), "no such directory", "--tree takes a kernel git tree")
+    r = git(runner, p, "rev-parse", "--is-bare-repository", "--absolute-git-dir", check=False)
+    if r.returncode != 0:
+        raise bad_input(str(path), "not a git tree",
+                        "import a source tarball first: arena-patches tree import TARBALL DEST")
+    bare_s, gitdir = r.stdout.split()[:2]
+    head = git(runner, p, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if head.returncode != 0:
+        raise bad_input(str(path), "the git tree has no commit yet")
+    return UserTree(path=p.resolve(), gitdir=Path(gitdir), bare=bare_s == "true")
+
+
+# ---------------------------------------------------------------- the private work repo
+
+@dataclass(frozen=True)
+class WorkRepo:
+    """The tool's shared clone of a user tree, and where its worktrees live."""
+
+    user: UserTree
+    root: Path  # work_dir/trees/<key>
+    repo: Path  # root/repo.git (bare)
+    runner: Runner
+
+    def git(self, *args: str, **kw) -> RunRecord:
+        return git(self.runner, self.repo, *args, **kw)
+
+    def resolve(self, rev: str) -> str | None:
+        r = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def has_object(self, abbrev: str) -> bool:
+        r = self.git("rev-parse", "--verify", "--quiet", f"{abbrev}^{{blob}}", check=False)
+        return r.returncode == 0
+
+    def user_head(self) -> str:
+        return git(self.runner, self.user.path, "rev-parse", "HEAD").stdout.strip()
+
+    @contextmanager
+    def worktree(self, name: str, rev: str) -> Iterator[Path]:
+        """A detached worktree at `rev`, reused across runs; left clean on exit."""
+        wt = self.root / "wt" / name
+        self._ensure_worktree(wt, rev)
+        try:
+            yield wt
+        finally:
+            self._clean(wt)
+
+    def _ensure_worktree(self, wt: Path, rev: str) -> None:
+        self.git("worktree", "prune", check=False)
+        if (wt / ".git").exists():
+            lock = Path(self.git("rev-parse", "--git-path", f"worktrees/{wt.name}/index.lock",
+                                 check=False).stdout.strip() or "/nonexistent")
+            if not lock.is_absolute():
+                lock = self.repo / lock
+            lock.unlink(missing_ok=True)  # left by an interrupted git; we hold the run lock
+            self._clean(wt)
+            git(self.runner, wt, "checkout", "--quiet", "--detach", "--force", rev)
+            return
+        if wt.exists():
+            _rmtree(wt)
+        wt.parent.mkdir(parents=True, exist_ok=True)
+        self.git("worktree", "add", "--quiet", "--detach", "--force", str(wt), rev,
+                 timeout=1800)
+
+    def _clean(self, wt: Path) -> None:
+        if (wt / ".git").exists():
+            git(self.runner, wt, "reset", "--quiet", "--hard", check=False, timeout=1800)
+            git(self.runner, wt, "clean", "-q", "-fdx", check=False, timeout=1800)
+
+
+def _rmtree(p: Path) -> None:
+    import shutil
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def tree_key(user: UserTree) -> str:
+    return hashlib.sha256(str(user.gitdir).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def work_repo(user: UserTree, work_dir: Path | None = None,
+              runner: Runner = DEFAULT) -> Iterator[WorkRepo]:
+    """Open (creating or refreshing) the private clone; hold the work dir's lock meanwhile."""
+    root = (work_dir or default_work_dir()) / "trees" / tree_key(user)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / "lock"):
+        repo = root / "repo.git"
+        wr = WorkRepo(user, root, repo, runner)
+        if not (repo / "objects").is_dir() or not _alternates_ok(repo, user):
+            _rmtree(repo)
+            _rmtree(root / "wt")
+            git(runner, root, "clone", "--quiet", "--shared", "--bare", "--no-tags",
+                str(user.gitdir), str(repo), timeout=1800)
+        else:
+            # New commits in the user's tree become visible; nothing is written there.
+            git(runner, repo, "fetch", "--quiet", "--no-tags", str(user.gitdir),
+                "+refs/heads/*:refs/heads/*", check=False, timeout=1800)
+        (root / "user-tree").write_text(str(user.path) + "\n")
+        yield wr
+
+
+def _alternates_ok(repo: Path, user: UserTree) -> bool:
+    alt = repo / "objects" / "info" / "alternates"
+    try:
+        return Path(alt.read_text().split()[0]).resolve() == (user.gitdir / "objects").resolve()
+    except (OSError, IndexError):
+        return False
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise UserError(f"{path.parent}: another arena-patches run is using this work dir"
+                            f"{' (' + holder + ')' if holder else ''}",
+                            "wait for it to finish, or pass another --work-dir")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also on Ctrl-C
+
+
+# ---------------------------------------------------------------- the merge of the series
+
+def merge_messages(wr: WorkRepo, title: str, merge: str | None = None) -> list[tuple[str, str]]:
+    """(commit, message) of merge commits that carry the series' cover letter."""
+    found: list[tuple[str, str]] = []
+    if merge and (sha := wr.resolve(merge)):
+        found.append((sha, wr.git("log", "-1", "--format=%B", sha).stdout))
+    r = wr.git("log", "--merges", "-F", f"--grep={title}", "-n", "20", "--format=%H%x00%B%x1e",
+               "HEAD", check=False, timeout=120)
+    for chunk in r.stdout.split("\x1e"):
+        if "\x00" in chunk:
+            sha, body = chunk.strip("\n").split("\x00", 1)
+            if sha not in (s for s, _ in found):
+                found.append((sha, body))
+    return found
+
+
+# ---------------------------------------------------------------- tarball import
+
+_VERSION_RE = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
+                   runner: Runner = DEFAULT, progress=None) -> tuple[str, bool]:
+    """Stream a source tarball into `dest` as a git tree with one commit on `main`.
+    Returns (commit, created). Idempotent: a dest already holding this tarball's import
+    is left as it is."""
+    tarball, dest = Path(tarball), Path(dest)
+    if not tarball.is_file():
+        raise bad_input(str(tarball), "no such file",
+                        "Debian's kernel source: apt-get install linux-source-6.12")
+    digest = _sha256(tarball)
+    if (dest / ".git").exists() or (dest / "HEAD").exists():
+        r = git(runner, dest, "log", "-1", "--format=%H%x00%B", "refs/heads/main", check=False)
+        if r.returncode == 0 and f"tarball-sha256: {digest}" in r.stdout:
+            return r.stdout.split("\x00")[0], False
+        raise bad_input(str(dest), "already a git tree, not an import of this tarball",
+                        "choose a new DEST")
+    if dest.exists() and any(dest.iterdir()):
+        raise bad_input(str(dest), "exists and is not empty")
+    dest.mkdir(parents=True, exist_ok=True)
+    git(runner, dest, "init", "--quiet", "--initial-branch=main")
+    try:
+        mtime = int(tarball.stat().st_mtime)
+        # fast-import reads the stream straight from tarfile: nothing is extracted to
+        # disk before the one commit exists (the Runner collects output, so not used here).
+        fi = subprocess.Popen(["git", "-C", str(dest), "fast-import", "--quiet", "--done"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**os.environ, **GIT_ENV})
+        try:
+            version = _stream_tar(tarball, fi.stdin, digest, mtime, progress)
+            fi.stdin.close()
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            fi.kill()
+            fi.wait()
+            raise
+        err = fi.stderr.read().decode(errors="replace")
+        if fi.wait() != 0:
+            raise InfraError(f"git fast-import failed importing {tarball}", err.strip()[-1000:])
+    except (tarfile.TarError, EOFError, OSError) as e:
+        _rmtree(dest)
+        raise bad_input(str(tarball), f"not a readable source tarball ({e})")
+    except BaseException:
+        _rmtree(dest)  # an interrupted import leaves nothing half-made
+        raise
+    sha = git(runner, dest, "rev-parse", "refs/heads/main").stdout.strip()
+    if checkout:
+        git(runner, dest, "checkout", "--quiet", "-f", "main", timeout=1800)
+    return sha, True
+
+
+def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress) -> str:
+    """Write one fast-import commit from the tarball's members, read as a stream."""
+    ident = f"arena-patches <arena-patches@localhost> {mtime} +0000"
+    version_fields: dict[bytes, bytes] = {}
+    mark = 0
+    marks: dict[str, tuple[int, str]] = {}
+    n = 0
+    with tarfile.open(tarball, mode="r|*") as tf:
+        for member in tf:
+            parts = member.name.split("/", 1)
+            if len(parts) < 2 or not parts[1]:
+                continue
+            path = parts[1].rstrip("/")
+            if ".." in path.split("/") or path.startswith("/"):
+                continue
+            if member.isfile():
+                data = tf.extractfile(member).read()
+                mode = "100755" if member.mode & 0o111 else "100644"
+                if path == "Makefile":
+                    version_fields = {k: v for k, v in _VERSION_RE.findall(data)}
+            elif member.issym():
+                data, mode = member.linkname.encode(), "120000"
+            elif member.islnk():
+                target = member.linkname.split("/", 1)[-1]
+                if target in marks:
+                    marks[path] = marks[target]
+                continue
+            else:
+                continue
+            mark += 1
+            out.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n")
+            marks[path] = (mark, mode)
+            n += 1
+            if progress and n % 2000 == 0:
+                progress(n)
+    v = version_fields
+    version = ".".join(x.decode() for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
+                                             v.get(b"SUBLEVEL", b"?")))
+    version += v.get(b"EXTRAVERSION", b"").decode()
+    msg = (f"Linux {version} (imported from {tarball.name})\n\n"
+           f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n").encode()
+    out.write(b"commit refs/heads/main\n")
+    out.write(f"author {ident}\ncommitter {ident}\n".encode())
+    out.write(b"data %d\n" % len(msg) + msg)
+    for path, (m, mode) in sorted(marks.items()):
+        out.write(f"M {mode} :{m} {_fi_path(path)}\n".encode())
+    out.write(b"\ndone\n")
+    return version
+
+
+def _fi_path(path: str) -> str:
+    if any(c in path for c in '"\n\\') or path.startswith('"'):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arena_patches import spec as spec_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+LORE = SHARED / "lore"
+
+
+@pytest.fixture
+def lore_dir() -> Path:
+    if not (LORE / "README.md").exists():
+        pytest.skip(f"the real series mails are not here ({LORE} is absent: ../shared is only "
+                    "beside the project on the developers' and CI machines)")
+    return LORE
+
+
+@pytest.fixture
+def arena_spec():
+    return spec_mod.load("arena-kfuncs")
+
+
+@pytest.fixture
+def plain_spec():
+    """A spec naming no Message-IDs: every patch in the source is the series."""
+    return spec_mod.from_dict({"series": {"title": "demo: a series"}}, "plain.toml")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # Tests never read or write the user's cache.
+    monkeypatch.setenv("ARENA_PATCHES_CACHE", str(tmp_path_factory.mktemp("cache")))
