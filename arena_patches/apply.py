@@ -85,10 +85,7 @@ class VersionResult:
 def _blob_guess(wr: WorkRepo, v: Version) -> tuple[str, str] | None:
     """The newest commit whose files have every pre-image blob the patches name
     (b4's guess-base idea: the index lines say which file contents a patch was made on)."""
-    wanted: dict[str, str] = {}
-    for p in v.patches:
-        for path, blob in p.base_blobs:
-            wanted.setdefault(path, blob)  # the first patch touching a file has its base blob
+    wanted = version_base_blobs(v)
     if not wanted:
         return None
     head = wr.resolve("HEAD")
@@ -194,17 +191,23 @@ def _commit(wt: Path, wr: WorkRepo, p: Patch) -> str:
     env = {**TOOL_IDENT, "GIT_AUTHOR_NAME": p.author.name or p.author.email,
            "GIT_AUTHOR_EMAIL": p.author.email, "GIT_AUTHOR_DATE": p.date or "@0 +0000",
            "GIT_COMMITTER_DATE": p.date or "@0 +0000"}
-    msg = f"{p.subject}\n\n{p.commit_message}".rstrip() + "\n"
-    trailers = "\n".join(f"{k}: {v}" for k, v in p.trailers)
-    if trailers:
-        msg += f"\n{trailers}\n"
-    msg += f"\nLink: <{p.message_id}>\n"
+    msg = f"{p.subject}\n\n{p.commit_message}".rstrip() + "\n\n"
+    msg += "".join(f"{k}: {v}\n" for k, v in p.trailers) + f"Link: <{p.message_id}>\n"
     git(wr.runner, wt, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-",
         env=env, input=msg.encode())
     return git(wr.runner, wt, "rev-parse", "HEAD").stdout.strip()
 
 
-def apply_patch(wr: WorkRepo, wt: Path, p: Patch) -> PatchResult:
+def version_base_blobs(v: Version) -> dict[str, str]:
+    """The pre-image blob of each file where the series first touches it: the base."""
+    wanted: dict[str, str] = {}
+    for p in v.patches:
+        for path, blob in p.base_blobs:
+            wanted.setdefault(path, blob)
+    return wanted
+
+
+def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | None = None) -> PatchResult:
     bad = unsafe_paths(p)
     if bad:
         return PatchResult(p.number, ApplyStatus.REFUSED, None,
@@ -218,14 +221,20 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch) -> PatchResult:
     if three.returncode == 0:
         return PatchResult(p.number, ApplyStatus.APPLIED_3WAY, _commit(wt, wr, p))
     git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
-    missing = [(f, b) for f, b in p.base_blobs if not wr.has_object(b)]
+    # Only the version's own base counts: a later patch's pre-image is made by the
+    # earlier patches, and a mismatch there is a conflict within the series.
+    base_blobs = base_blobs if base_blobs is not None else dict(p.base_blobs)
+    missing = [(f, b) for f, b in p.base_blobs
+               if base_blobs.get(f) == b and not wr.has_object(b)]
     conflicts = _conflicts(p, plain.stderr + "\n" + three.stderr + three.stdout)
     if missing:
         what = ", ".join(f"{f} {b}" for f, b in missing)
         return PatchResult(p.number, ApplyStatus.BASE_MISSING, None, conflicts,
                            f"the tree lacks the patch's base blobs ({what}): it was made on a "
                            "tree this one does not contain")
-    first = (plain.stderr.strip().splitlines() or [""])[0]
+    errors = sorted((l for l in plain.stderr.splitlines() if l.startswith("error:")),
+                    key=lambda l: "patch failed" not in l)
+    first = errors[0] if errors else (plain.stderr.strip().splitlines() or ["git apply failed"])[0]
     return PatchResult(p.number, ApplyStatus.CONFLICT, None, conflicts, first)
 
 
@@ -249,20 +258,22 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
             return VersionResult(v.version, base.commit, base.rule, base.detail, results,
                                  tuple(warnings))
     results: list[PatchResult] = []
+    base_blobs = version_base_blobs(v)
     with wr.worktree("apply", base.commit) as wt:
         broken: str | None = None
         for k in range(1, total + 1):
             p = v.patch(k)
-            if broken:
-                results.append(PatchResult(k, ApplyStatus.SKIPPED, None, detail=broken))
-                continue
             if p is None:
-                broken = f"skipped: patch {k}/{total} is missing from the source"
+                gap = f"skipped: patch {k}/{total} is missing from the source"
+                results.append(PatchResult(k, ApplyStatus.SKIPPED, None, detail=gap))
+                broken = broken or gap
+                continue
+            if broken:
                 results.append(PatchResult(k, ApplyStatus.SKIPPED, None, detail=broken))
                 continue
             if progress:
                 progress(f"v{v.version} {k}/{total}")
-            r = apply_patch(wr, wt, p)
+            r = apply_patch(wr, wt, p, base_blobs)
             results.append(r)
             if r.commit:
                 # A ref in the private clone keeps the commit from being pruned.

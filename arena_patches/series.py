@@ -58,6 +58,8 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
     sig = diff.rfind("\n-- \n")
     if sig >= 0:
         diff = diff[:sig + 1]
+    if diff and not diff.endswith("\n"):
+        diff += "\n"  # split_body_parts strips the newline before the signature
     files: list[FileStat] = []
     try:
         for pf in unidiff.PatchSet(diff):

@@ -1,0 +1,152 @@
+"""The embedded demo: a three-version series written on the real 6.12 kernel that
+reproduces the failure classes of the arena series, for `arena-patches demo`.
+
+v1  1/4 a missing `;` (the patch does not build on its own; 2/4 fixes it)
+    2/4 verifier.c calls a function only arena.c defines: links on 64-bit, not on
+        32-bit, where arena.c is not built (the kernel test robot's v2 report)
+    3/4 an unused variable (a new warning)
+    4/4 flush_tlb_kernel_range() without <asm/tlbflush.h> (the loongarch report)
+v2  every one of those fixed, with a changelog saying so, and a base-commit: trailer
+v3  1/4 was edited after 2/4 was made on it (2/4 no longer applies) and 3/4 was
+    never sent (a gap)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import mkseries, tree
+from .mkseries import Edit, PatchSpec, VersionSpec
+from .paths import cache_root
+from .runner import DEFAULT, Runner
+
+TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
+TITLE = "bpf: arena: demo page accounting"
+SPEC = Path(__file__).resolve().parent.parent / "series" / "arena-demo.toml"
+
+ARENA = "kernel/bpf/arena.c"
+ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)
+{
+	return (u32)(uaddr - (u32)arena->user_vm_start) >> PAGE_SHIFT;
+}
+"""
+HELPER_BROKEN = ANCHOR_PGOFF + """
+static long arena_nr_pages(struct bpf_arena *arena)
+{
+	return (arena->user_vm_end - arena->user_vm_start) >> PAGE_SHIFT
+}
+"""
+HELPER_OK = HELPER_BROKEN.replace("PAGE_SHIFT\n}\n", "PAGE_SHIFT;\n}\n", 1).replace(
+    "return (arena->user_vm_end", "return (arena->user_vm_end", 1)
+EXPORTED = ANCHOR_PGOFF + """
+u64 bpf_arena_nr_pages(struct bpf_arena *arena)
+{
+	return arena ? (arena->user_vm_end - arena->user_vm_start) >> PAGE_SHIFT : 0;
+}
+"""
+EXPORTED_V3 = EXPORTED.replace("return arena ?", "return likely(arena) ?")
+DECL_ANCHOR = "u64 bpf_arena_get_user_vm_start(struct bpf_arena *arena);\n"
+DECL = DECL_ANCHOR + "u64 bpf_arena_nr_pages(struct bpf_arena *arena);\n"
+VERIFIER_ANCHOR = """					verbose(env, "arena's user address must be set via map_extra or mmap()\\n");
+					return -EINVAL;
+				}
+"""
+VERIFIER_CALL = VERIFIER_ANCHOR + """				if (!bpf_arena_nr_pages(env->prog->aux->arena)) {
+					verbose(env, "arena has no pages\\n");
+					return -EINVAL;
+				}
+"""
+WEAK_ANCHOR = "__weak u64 bpf_arena_get_kern_vm_start(struct bpf_arena *arena)\n"
+WEAK = """__weak u64 bpf_arena_nr_pages(struct bpf_arena *arena)
+{
+	return 0;
+}
+""" + WEAK_ANCHOR
+FREE_ANCHOR = """	u64 full_uaddr, uaddr_end;
+	long kaddr, pgoff, i;
+	struct page *page;
+"""
+FREE_UNUSED = FREE_ANCHOR.replace("struct page *page;\n", "struct page *page;\n\tlong freed;\n")
+FREE_USED_DECL = FREE_ANCHOR.replace("struct page *page;\n", "struct page *page;\n\tlong freed = 0;\n")
+LOOP_ANCHOR = """		vm_area_unmap_pages(arena->kern_vm, kaddr, kaddr + PAGE_SIZE);
+		__free_page(page);
+	}
+"""
+LOOP_COUNT = LOOP_ANCHOR.replace("__free_page(page);\n", "__free_page(page);\n\t\tfreed++;\n")
+LOOP_FLUSH = LOOP_ANCHOR + """	flush_tlb_kernel_range(bpf_arena_get_kern_vm_start(arena) + uaddr,
+			       bpf_arena_get_kern_vm_start(arena) + uaddr + page_cnt * PAGE_SIZE);
+"""
+LOOP_COUNT_FLUSH = LOOP_COUNT + LOOP_FLUSH[len(LOOP_ANCHOR):] + "\tpr_debug(\"arena: freed %ld pages\\n\", freed);\n"
+INCLUDE_ANCHOR = "#include <linux/pagemap.h>\n"
+INCLUDE_TLB = INCLUDE_ANCHOR + "#include <asm/tlbflush.h>\n"
+
+P1_BODY = "Add a helper that says how many pages an arena spans."
+P2_BODY = "Let the verifier refuse an arena that spans no page."
+P3_BODY = "Count the pages arena_free_pages() frees."
+P4_BODY = "Flush the kernel TLB for the freed range once, after the loop."
+
+
+def versions() -> list[VersionSpec]:
+    v1 = VersionSpec(1, (
+        PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_BROKEN),)),
+        PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (
+            Edit(ARENA, HELPER_BROKEN, EXPORTED), Edit("include/linux/bpf.h", DECL_ANCHOR, DECL),
+            Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL))),
+        PatchSpec("bpf: arena: count freed pages", P3_BODY, (Edit(ARENA, FREE_ANCHOR, FREE_UNUSED),)),
+        PatchSpec("bpf: arena: flush the TLB after freeing pages", P4_BODY,
+                  (Edit(ARENA, LOOP_ANCHOR, LOOP_FLUSH),)),
+    ))
+    v2_p1 = PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_OK),))
+    v2_p2 = PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (
+        Edit(ARENA, HELPER_OK, EXPORTED), Edit("include/linux/bpf.h", DECL_ANCHOR, DECL),
+        Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL),
+        Edit("kernel/bpf/core.c", WEAK_ANCHOR, WEAK)))
+    v2_p3 = PatchSpec("bpf: arena: count freed pages", P3_BODY, (
+        Edit(ARENA, FREE_ANCHOR, FREE_USED_DECL), Edit(ARENA, LOOP_ANCHOR, LOOP_COUNT)))
+    v2_p4 = PatchSpec("bpf: arena: flush the TLB after freeing pages", P4_BODY, (
+        Edit(ARENA, LOOP_COUNT, LOOP_COUNT_FLUSH), Edit(ARENA, INCLUDE_ANCHOR, INCLUDE_TLB)))
+    v2 = VersionSpec(2, (v2_p1, v2_p2, v2_p3, v2_p4), base_commit_trailer=True, changelog="""
+Changes in v1->v2:
+Patch 1:
+	- Add the missing ; so that this patch builds on its own. (AI)
+Patch 2:
+	- Add a __weak bpf_arena_nr_pages() for kernels that do not build
+	  arena.c (32-bit). (kernel test robot)
+Patch 3:
+	- Use the counter instead of leaving it unused. (kernel test robot)
+Patch 4:
+	- Include asm/tlbflush.h to fix the build on loongarch. (kernel test robot)
+""")
+    v3_p1_sent = PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY + " Mark it likely().",
+                           (Edit(ARENA, ANCHOR_PGOFF, HELPER_OK.replace(
+                               "return (arena->user_vm_end", "return likely(arena) * (arena->user_vm_end")),))
+    v3 = VersionSpec(3, (v2_p1, v2_p2, v2_p3, v2_p4), drop=(3,), sent_instead={1: v3_p1_sent},
+                     changelog="""
+Changes in v2->v3:
+Patch 1:
+	- Multiply by likely(arena) (Alexei)
+""")
+    return [v1, v2, v3]
+
+
+@dataclass(frozen=True)
+class Demo:
+    tree: Path
+    source: Path
+    spec: Path
+
+
+def prepare(where: Path | None = None, runner: Runner = DEFAULT, progress=None) -> Demo:
+    """Import the Debian 6.12 tarball (once) and write the demo series on it."""
+    where = where or cache_root() / "demo"
+    kernel = where / "linux-6.12"
+    if progress:
+        progress("importing the 6.12 kernel (once)")
+    tree.import_tarball(TARBALL, kernel, checkout=False, runner=runner,
+                        progress=(lambda n: progress(f"importing the 6.12 kernel: {n} files"))
+                        if progress else None)
+    source = where / "series"
+    if progress:
+        progress("writing the demo series")
+    mkseries.write(kernel, "main", TITLE, versions(), source, tag="demo", runner=runner)
+    return Demo(kernel, source, SPEC)
