@@ -18,3 +18,13 @@ def kernel_tree() -> Path:
     dest = TEST_CACHE / "linux-6.12"
     tree.import_tarball(demo.TARBALL, dest, checkout=True)
     return dest
+
+
+def work_dir() -> Path:
+    """A persistent work dir for kernel tests: the worktree checkout (86k files) is reused
+    across runs; the apply cache is emptied so each run really applies."""
+    import shutil
+    w = TEST_CACHE / "work"
+    for cache in w.glob("trees/*/apply-cache"):
+        shutil.rmtree(cache)
+    return w

@@ -222,3 +222,26 @@ def test_cli_apply_json(user_tree, tmp_path, capsys):
     assert v["patches"][1]["conflicts"][0]["file"] == C and v["patches"][0]["commit"]
     assert cli.main(["apply", "--spec", str(spec), "--source", str(src), "--tree",
                      str(tmp_path / "nope")]) == 2
+
+
+def test_merge_commit_of_the_series_yields_the_last_changelog(tmp_path, capsys):
+    """Maintainers merge a series with its cover letter: v2->v3 is only there."""
+    t = gittree.make(tmp_path / "t", {C: TEXT})
+    gittree.run(t, "checkout", "-q", "-b", "topic")
+    (t / C).write_text(TEXT + "more\n")
+    gittree.run(t, "commit", "-q", "-am", "demo: patch")
+    gittree.run(t, "checkout", "-q", "main")
+    gittree.run(t, "merge", "-q", "--no-ff", "topic", "-m",
+                "Merge branch 'demo: a series'\n\nCover letter text.\n\n"
+                "Changes in v2->v3:\nPatch 1:\n\t- Rename the helper (Reviewer)\n")
+    f = tmp_path / "s.mbox"
+    f.write_bytes(mailgen.mbox(mailgen.series(2, 1, changelog="Changes in v1->v2:\n- First (AI)\n")))
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[series]\ntitle = "demo: a series"\n[merged]\nversion = 3\n')
+    assert cli.main(["series", "--spec", str(spec), "--source", str(f), "--tree", str(t),
+                     "--work-dir", str(tmp_path / "w"), "--json"]) == 0
+    claims = json.loads(capsys.readouterr().out)["claims"]
+    merge = gittree.run(t, "rev-parse", "HEAD").strip()
+    assert [(c["from"], c["to"], c["patch"], c["text"], c["asked_by"]) for c in claims] == [
+        (1, 2, None, "First", "ai"), (2, 3, 1, "Rename the helper", "reviewer")]
+    assert claims[1]["sources"] == [merge]

@@ -4,7 +4,7 @@ import pytest
 from arena_patches import demo, mkseries, pipeline, spec as spec_mod, tree as tree_mod
 from arena_patches.apply import ApplyStatus, BaseRule
 from tests import gittree
-from tests.kernel import kernel_tree
+from tests.kernel import kernel_tree, work_dir
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_demo_series_applies_patch_by_patch(kernel, tmp_path):
         src = tmp_path / "mails"
         mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), src, tag="demo")
         s = pipeline.load_series(spec_mod.load(str(demo.SPEC)), str(src))
-        with tree_mod.work_repo(tree_mod.open_user_tree(kernel), tmp_path / "w") as wr:
+        with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
             res = pipeline.apply_series(s, wr, [1, 2, 3])
             v2_files = gittree.run(wr.repo, "diff", "--name-only", res[1].base, res[1].head)
         after = gittree.snapshot(kernel)
@@ -50,7 +50,7 @@ def test_demo_series_applies_patch_by_patch(kernel, tmp_path):
 
 def test_real_mails_say_base_missing_not_conflict(kernel, tmp_path, lore_dir):
     s = pipeline.load_series(spec_mod.load(), str(lore_dir))
-    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), tmp_path / "w") as wr:
+    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
         res = pipeline.apply_series(s, wr, [2, 6])
     for r in res:
         assert r.base_rule is BaseRule.HEAD
