@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
@@ -43,6 +44,19 @@ def _common(p: argparse.ArgumentParser, tree: bool = False, tree_required: bool 
                                           "(default: ~/.cache/arena-patches/work)")
 
 
+def _build_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", default="all", help="a version number or 'all' (default)")
+    p.add_argument("--base", help="apply onto this revision instead of guessing the base")
+    p.add_argument("--targets", help="comma list of x86_64,i386,arm,arm64,riscv64,loongarch64 "
+                                     "(default: the spec's)")
+    p.add_argument("--toolchain", choices=("gcc", "llvm"),
+                   help="compiler family where the target has both (loongarch64: llvm only)")
+    p.add_argument("--config", help="tiny (default: tinyconfig + the series' options), defconfig, "
+                                    "allmodconfig, or a kconfig fragment file")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="make -j")
+    p.add_argument("--w1", action="store_true", help="build with W=1 (extra warnings)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="arena-patches",
                                  description="Verify a multi-version kernel patch series before merging it.")
@@ -58,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="all", help="a version number or 'all' (default)")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
 
+    p = sub.add_parser("build", help="build every patch of each version on each target")
+    _common(p, tree=True, tree_required=True)
+    _build_opts(p)
+
+    p = sub.add_parser("boot", help="boot the result per target in QEMU and run the arena probe")
+    _common(p, tree=True, tree_required=True)
+    p.set_defaults(source=None)
+    p.add_argument("--version", help="boot the last patch of this version (needs --source); "
+                                     "without it, the tree as it is")
+    p.add_argument("--base", help="apply onto this revision instead of guessing the base")
+    p.add_argument("--targets", help="comma list (default: the spec's [boot] targets)")
+    p.add_argument("--toolchain", choices=("gcc", "llvm"))
+    p.add_argument("--state", choices=("before", "after"),
+                   help="which expectations apply (default: before for the tree as is, "
+                        "after for a version)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")
@@ -68,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="run the stages in order: the pre-merge gate")
     _common(p, tree=True)
-    p.add_argument("--version", default="all")
-    p.add_argument("--base")
+    _build_opts(p)
+    p.add_argument("--no-build", action="store_true", help="skip the build stage")
     p.add_argument("--demo", action="store_true",
                    help="verify the embedded demo series on the Debian 6.12 kernel (offline)")
 
@@ -101,8 +132,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_series(args)
     if cmd == "apply":
         return cmd_apply(args)
+    if cmd == "build":
+        return cmd_build(args)
     if cmd == "tree":
         return cmd_tree_import(args)
+    if cmd == "boot":
+        return cmd_boot(args)
     if cmd in ("verify", "demo"):
         return cmd_verify(args)
     raise AssertionError(cmd)
@@ -134,6 +169,54 @@ def cmd_apply(args) -> int:
     bad = any(p.status.value in ("conflict", "base-missing", "refused")
               for r in results for p in r.patches)
     return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_build(args) -> int:
+    spec = pipeline.load_spec(args.spec)
+    with ExitStack() as stack, progress(True) as prog:
+        wr = pipeline.open_tree(stack, args.tree, args.work_dir)
+        s = pipeline.load_series(spec, args.source, wr)
+        applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version), args.base, prog)
+        cells, stats = pipeline.build_series(spec, s, wr, applied, args.targets, args.toolchain,
+                                             args.config, args.jobs, args.w1, prog)
+    if args.json:
+        jsonout.dump(jsonout.build_results(cells, stats))
+    else:
+        text.print_build(cells, stats)
+    return EXIT_FINDINGS if any(c.status.value == "fail" for c in cells) else EXIT_OK
+
+
+def cmd_boot(args) -> int:
+    from .boot import stage
+    from . import targets as targets_mod
+    spec = pipeline.load_spec(args.spec)
+    boot_default = tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
+    chosen = targets_mod.select(args.targets, boot_default)
+    with ExitStack() as stack, progress(True) as prog:
+        wr = pipeline.open_tree(stack, args.tree, args.work_dir)
+        version = patch = None
+        if args.source or args.version:
+            s = pipeline.load_series(spec, args.source or "lore", wr)
+            (n,) = pipeline.pick_versions(s, args.version or str(s.versions[-1].version))
+            (r,) = pipeline.apply_series(s, wr, [n], args.base, prog)
+            if r.head is None:
+                from .errors import UserError
+                raise UserError(f"v{n}: patch 1 does not apply, nothing to boot")
+            commit, version = r.head, n
+            patch = max(p.number for p in r.patches if p.commit)
+            state = args.state or "after"
+        else:
+            commit, state = wr.resolve("HEAD"), args.state or "before"
+        results = stage.boot_targets(wr, spec, chosen, args.toolchain, commit, state, version,
+                                     patch, args.jobs, prog)
+    if args.json:
+        jsonout.dump(jsonout.boot_results(results))
+    else:
+        text.print_boot(results)
+    if any(r.status.value == "error" for r in results) and \
+            not any(r.status.value == "fail" for r in results):
+        return EXIT_INFRA
+    return EXIT_FINDINGS if any(r.status.value == "fail" for r in results) else EXIT_OK
 
 
 def cmd_tree_import(args) -> int:

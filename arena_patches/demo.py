@@ -31,13 +31,12 @@ ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)
 }
 """
 HELPER_BROKEN = ANCHOR_PGOFF + """
-static long arena_nr_pages(struct bpf_arena *arena)
+static inline long arena_nr_pages(struct bpf_arena *arena)
 {
 	return (arena->user_vm_end - arena->user_vm_start) >> PAGE_SHIFT
 }
 """
-HELPER_OK = HELPER_BROKEN.replace("PAGE_SHIFT\n}\n", "PAGE_SHIFT;\n}\n", 1).replace(
-    "return (arena->user_vm_end", "return (arena->user_vm_end", 1)
+HELPER_OK = HELPER_BROKEN.replace("PAGE_SHIFT\n}\n", "PAGE_SHIFT;\n}\n", 1)
 EXPORTED = ANCHOR_PGOFF + """
 u64 bpf_arena_nr_pages(struct bpf_arena *arena)
 {

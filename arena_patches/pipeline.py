@@ -68,3 +68,12 @@ def open_tree(stack: ExitStack, tree: str | None, work_dir: str | None,
 
 def load_spec(name: str | None) -> SeriesSpec:
     return spec_mod.load(name)
+
+
+def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
+                 toolchain: str | None, config: str | None, jobs: int, w1: bool,
+                 progress: Progress | None = None):
+    from . import build, kconfig, targets as targets_mod
+    chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
+    cfg = kconfig.resolve(config, spec.build.kconfig)
+    return build.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress)

@@ -32,7 +32,10 @@ class Runner:
 
     def run(self, argv: Sequence[str], *, cwd: str | os.PathLike | None = None,
             env: Mapping[str, str] | None = None, timeout: float | None = None,
-            input: bytes | None = None, check: bool = False) -> RunRecord:
+            input: bytes | None = None, check: bool = False,
+            until: Callable[[str], bool] | None = None, grace: float = 3.0) -> RunRecord:
+        """`until`: watch stdout as it comes and end the process `grace` seconds after
+        it returns true (a guest that printed its last answer need not be waited for)."""
         argv = [str(a) for a in argv]
         if not argv:
             raise ValueError("empty argv")
@@ -48,7 +51,10 @@ class Runner:
             raise InfraError(f"{argv[0]}: not found", "run scripts/setup to install it") from e
         timed_out = False
         try:
-            out, err = proc.communicate(input=input, timeout=timeout)
+            if until is not None:
+                out, err, timed_out = _watch(proc, until, timeout, grace)
+            else:
+                out, err = proc.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
@@ -70,6 +76,37 @@ class Runner:
         return rec
 
 
+def _watch(proc: subprocess.Popen, until, timeout: float | None, grace: float):
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    out, err = bytearray(), bytearray()
+    start = time.monotonic()
+    stop_at = None
+    open_streams = 2
+    while open_streams:
+        now = time.monotonic()
+        limits = [x for x in (None if timeout is None else start + timeout, stop_at) if x]
+        if limits and now >= min(limits):
+            break
+        wait = min(limits) - now if limits else None
+        for key, _ in sel.select(min(wait, 1.0) if wait is not None else 1.0):
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            (out if key.fileobj is proc.stdout else err).extend(chunk)
+            if stop_at is None and key.fileobj is proc.stdout and until(out.decode("utf-8", "replace")):
+                stop_at = time.monotonic() + grace
+    timed_out = stop_at is None and open_streams > 0
+    if proc.poll() is None:
+        _kill_group(proc)
+    proc.wait()
+    return bytes(out), bytes(err), timed_out
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -85,7 +122,8 @@ class FakeRunner(Runner):
         lambda argv, cwd: (0, "", "")
     calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
 
-    def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False):
+    def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False,
+            until=None, grace=3.0):
         key = tuple(str(a) for a in argv)
         c = str(cwd) if cwd else None
         self.calls.append((key, c))

@@ -46,6 +46,12 @@ class ReviewSpec:
 
 
 @dataclass(frozen=True)
+class BuildSpec:
+    kconfig: tuple[str, ...] = ()  # options the series needs on top of the base config
+    targets: tuple[str, ...] = ()  # default targets (all of them when empty)
+
+
+@dataclass(frozen=True)
 class SeriesSpec:
     id: str
     title: str
@@ -55,6 +61,7 @@ class SeriesSpec:
     versions: tuple[VersionSpec, ...]
     merged: MergedSpec | None
     reviews: ReviewSpec
+    build: BuildSpec
     path: str
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -135,8 +142,11 @@ def from_dict(data: dict[str, Any], path: str = "<spec>") -> SeriesSpec:
         ai_review=_strs(r.get("ai_review"), "reviews.ai_review", path) or defaults.ai_review,
         build_robot=_strs(r.get("build_robot"), "reviews.build_robot", path) or defaults.build_robot,
         maintainers=_strs(r.get("maintainers"), "reviews.maintainers", path))
+    b = data.get("build", {})
+    build = BuildSpec(kconfig=_strs(b.get("kconfig"), "build.kconfig", path),
+                      targets=_strs(b.get("targets"), "build.targets", path))
     return SeriesSpec(
         id=str(s.get("id") or Path(path).stem), title=s["title"], list=s.get("list"),
         base_tree=s.get("base_tree"), author=s.get("author"),
         versions=tuple(sorted(versions, key=lambda v: v.version)), merged=merged,
-        reviews=reviews, path=path, raw=data)
+        reviews=reviews, build=build, path=path, raw=data)

@@ -6,6 +6,7 @@ demo plants was found where it was planted and nowhere else (the spec's [expect]
 """
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,14 +32,27 @@ class Verification:
     series: Series
     apply: tuple[VersionResult, ...]
     stages: tuple[StageOutcome, ...]
+    build: tuple = ()
+    build_stats: object = None
 
     @property
     def findings(self) -> bool:
         return any(s.status is Status.FAIL for s in self.stages)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    targets: str | None = None
+    toolchain: str | None = None
+    config: str | None = None
+    jobs: int = 2
+    w1: bool = False
+    enabled: bool = True
+
+
 def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir: str | None,
-           version: str | None = None, base: str | None = None, progress=None) -> Verification:
+           version: str | None = None, base: str | None = None, progress=None,
+           build: BuildOptions = BuildOptions()) -> Verification:
     spec = pipeline.load_spec(spec_name)
     stages: list[StageOutcome] = []
     applied: tuple[VersionResult, ...] = ()
@@ -60,7 +74,32 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
                    for r in applied for p in r.patches if p.status.value in FINDING_STATUSES]
             stages.append(StageOutcome("apply", Status.FAIL if bad else Status.PASS,
                                        "; ".join(bad) or "every patch applied"))
-    return Verification(s, applied, tuple(stages))
+        cells, stats = [], None
+        if wr is None:
+            stages.append(StageOutcome("build", Status.SKIP, "no --tree given"))
+        elif not build.enabled:
+            stages.append(StageOutcome("build", Status.SKIP, "--no-build"))
+        else:
+            cells, stats = pipeline.build_series(spec, s, wr, applied, build.targets, build.toolchain,
+                                                 build.config, build.jobs, build.w1, progress)
+            stages.append(_build_outcome(cells))
+    return Verification(s, applied, tuple(stages), tuple(cells), stats)
+
+
+def _build_outcome(cells) -> StageOutcome:
+    by = {st: [c for c in cells if c.status is st] for st in Status}
+    def names(cs):
+        return ", ".join(f"v{c.version} {c.patch} {c.target}" for c in cs[:8]) + \
+            (f" (+{len(cs) - 8})" if len(cs) > 8 else "")
+    if by[Status.FAIL]:
+        return StageOutcome("build", Status.FAIL, "does not build: " + names(by[Status.FAIL]))
+    if by[Status.ERROR]:
+        return StageOutcome("build", Status.ERROR, "could not build: " + names(by[Status.ERROR]))
+    if by[Status.WARN]:
+        return StageOutcome("build", Status.WARN, "new warnings: " + names(by[Status.WARN]))
+    if cells and all(c.status is Status.SKIP for c in cells):
+        return StageOutcome("build", Status.SKIP, cells[0].detail)
+    return StageOutcome("build", Status.PASS, f"{len(cells)} cells build")
 
 
 def to_json(v: Verification) -> dict:
@@ -69,7 +108,8 @@ def to_json(v: Verification) -> dict:
             "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason}
                        for s in v.stages],
             "series": jsonout.series(v.series),
-            "apply": jsonout.apply_results(v.apply)}
+            "apply": jsonout.apply_results(v.apply),
+            "build": jsonout.build_results(v.build, v.build_stats) if v.build_stats else None}
 
 
 def show(v: Verification) -> None:
@@ -77,6 +117,8 @@ def show(v: Verification) -> None:
     text.print_series(v.series, con)
     if v.apply:
         text.print_apply(v.apply, con)
+    if v.build:
+        text.print_build(v.build, v.build_stats, con)
     for s in v.stages:
         style = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "red"}
         con.print(f"[{style[s.status.value]}]{s.status.value:5}[/] {s.name}: {s.reason}")
@@ -89,7 +131,22 @@ def expectation_mismatches(v: Verification, expect: dict) -> list[str]:
     for ver, statuses in sorted(expect.get("apply", {}).items()):
         if got.get(ver) != statuses:
             out.append(f"apply {ver}: expected {statuses}, got {got.get(ver)}")
+    cells = {(f"v{c.version}", c.patch, c.target): c for c in v.build}
+    for ver, per_target in sorted(expect.get("build", {}).items()):
+        for target, statuses in sorted(per_target.items()):
+            for k, want in enumerate(statuses, 1):
+                c = cells.get((ver, k, target))
+                have = _cell_word(c) if c else None
+                if have != want:
+                    out.append(f"build {ver} {k}/{len(statuses)} {target}: expected {want}, got {have}")
     return out
+
+
+def _cell_word(c) -> str:
+    """The cell's status, with "fail*" for a patch that only keeps its parent's errors."""
+    if c.status is Status.FAIL and not c.errors and c.inherited:
+        return "fail*"
+    return c.status.value
 
 
 def run(args) -> int:
@@ -99,11 +156,13 @@ def run(args) -> int:
         if demo_mode:
             from . import demo, spec as spec_mod
             d = demo.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
-            result = verify(str(d.spec), str(d.source), str(d.tree), args.work_dir, progress=prog)
+            result = verify(str(d.spec), str(d.source), str(d.tree), args.work_dir, progress=prog,
+                            build=BuildOptions(jobs=os.cpu_count() or 2))
             expect = spec_mod.load(str(d.spec)).raw.get("expect", {})
         else:
             result = verify(args.spec, args.source, args.tree, args.work_dir, args.version,
-                            args.base, prog)
+                            args.base, prog, BuildOptions(args.targets, args.toolchain, args.config,
+                                                          args.jobs, args.w1, not args.no_build))
     if args.json:
         jsonout.dump(to_json(result))
     else:

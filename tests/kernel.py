@@ -28,3 +28,10 @@ def work_dir() -> Path:
     for cache in w.glob("trees/*/apply-cache"):
         shutil.rmtree(cache)
     return w
+
+
+def fresh_build_cache(w: Path) -> None:
+    """Forget cached build results (O= dirs and ccache stay: builds are warm, not skipped)."""
+    import shutil
+    for cache in w.glob("trees/*/build-cache"):
+        shutil.rmtree(cache)

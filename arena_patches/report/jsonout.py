@@ -79,3 +79,34 @@ def apply_results(results) -> dict[str, Any]:
         "patches": [{"number": p.number, "status": p.status.value, "commit": p.commit,
                      "conflicts": [{"file": c.file, "hunk": c.hunk} for c in p.conflicts],
                      "detail": p.detail} for p in r.patches]} for r in results]}
+
+
+def diagnostic(d) -> dict[str, Any]:
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity,
+            "message": d.message, "flag": d.flag}
+
+
+def build_results(cells, stats) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "results": [{
+        "version": c.version, "patch": c.patch, "target": c.target, "config": c.config,
+        "toolchain": c.toolchain, "status": c.status.value, "commit": c.commit,
+        "errors": [diagnostic(d) for d in c.errors],
+        "inherited_errors": [diagnostic(d) for d in c.inherited],
+        "new_warnings": [diagnostic(d) for d in c.new_warnings],
+        "not_built": list(c.not_built), "reproduce": c.reproduce, "detail": c.detail,
+        "seconds": round(c.seconds, 2), "cached": c.cached} for c in cells],
+        "stats": {"compiler_invocations": stats.compiler_invocations,
+                  "cached_results": stats.cached_results, "built_states": stats.built_states,
+                  "ccache_hits": stats.ccache_hits, "ccache_misses": stats.ccache_misses,
+                  "wall_seconds": round(stats.wall_seconds, 2)}}
+
+
+def boot_results(results) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "results": [{
+        "version": r.version, "patch": r.patch, "target": r.target, "state": r.state,
+        "status": r.status.value, "probe": r.probe,
+        "findings": [{"kind": f.kind, "fingerprint": f.fingerprint, "headline": f.headline}
+                     for f in r.findings],
+        "mismatches": list(r.mismatches), "boot_seconds": round(r.boot_seconds, 2),
+        "build_seconds": round(r.build_seconds, 2), "reproduce": r.reproduce,
+        "detail": r.detail} for r in results]}

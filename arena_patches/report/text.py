@@ -76,3 +76,70 @@ def print_apply(results, con: Console | None = None) -> None:
                 con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}")
                 for c in p.conflicts:
                     con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""))
+
+
+_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "magenta"}
+
+
+def print_build(cells, stats, con: Console | None = None) -> None:
+    con = con or console()
+    targets = list(dict.fromkeys(c.target for c in cells))
+    rows = list(dict.fromkeys((c.version, c.patch) for c in cells))
+    by = {(c.version, c.patch, c.target): c for c in cells}
+    t = Table(title="build (version × patch × target)")
+    t.add_column("patch")
+    for name in targets:
+        t.add_column(name, justify="center")
+    for v, k in rows:
+        cells_ = []
+        for name in targets:
+            c = by.get((v, k, name))
+            word = c.status.value + ("*" if c and c.status.value == "fail" and not c.errors
+                                     and c.inherited else "") if c else ""
+            cells_.append(f"[{_STATUS_STYLE[c.status.value]}]{word}[/]" if c else "")
+        t.add_row(f"v{v} {k}", *cells_)
+    con.print(t)
+    if any(c.status.value == "fail" and not c.errors and c.inherited for c in cells):
+        con.print("fail*: the patch keeps its parent's errors and introduces none")
+    for c in cells:
+        if c.status.value in ("warn", "error") or (c.status.value == "fail" and c.errors) or \
+                (c.status.value == "fail" and not c.inherited):
+            con.print(f"[bold]v{c.version} {c.patch} {c.target}[/] {c.status.value}"
+                      + (f": {c.detail}" if c.detail else ""))
+            for d in c.errors[:5]:
+                con.print(f"    {d}", markup=False)
+            for d in c.inherited[:2]:
+                con.print(f"    (already in the parent) {d}", markup=False)
+            for d in c.new_warnings[:5]:
+                con.print(f"    new: {d}", markup=False)
+            if c.status.value != "warn":
+                con.print(f"    reproduce: {c.reproduce}", markup=False)
+    skipped = {c.target: c.detail for c in cells if c.status.value == "skip" and c.commit is None
+               and "install" in c.detail}
+    for name, why in skipped.items():
+        con.print(f"[dim]{name} skipped: {why}[/]")
+    con.print(f"compiler invocations {stats.compiler_invocations}, cached results "
+              f"{stats.cached_results}, ccache hits {stats.ccache_hits}/"
+              f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
+
+
+def print_boot(results, con: Console | None = None) -> None:
+    con = con or console()
+    t = Table(title="boot + runtime probe")
+    for col in ("target", "state", "status", "arena map", "sleepable", "non-sleepable",
+                "big alloc", "boot s"):
+        t.add_column(col)
+    for r in results:
+        p = r.probe or {}
+        t.add_row(r.target, r.state, f"[{_STATUS_STYLE[r.status.value]}]{r.status.value}[/]",
+                  str(p.get("arena_map") or "-"), str(p.get("sleepable_kfunc") or "-"),
+                  str(p.get("nonsleepable_kfunc") or "-"), str(p.get("big_alloc") or "-"),
+                  f"{r.boot_seconds:.1f}" if r.boot_seconds else "-")
+    con.print(t)
+    for r in results:
+        if r.probe and r.probe.get("verifier_log"):
+            con.print(f"{r.target}: verifier: {r.probe['verifier_log']}", markup=False)
+        if r.detail:
+            con.print(f"{r.target} {r.status.value}: {r.detail}", markup=False)
+        if r.status.value in ("fail", "error") and r.reproduce:
+            con.print(f"    reproduce: {r.reproduce}", markup=False)

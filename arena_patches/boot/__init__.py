@@ -1,0 +1,1 @@
+"""Boot stage: QEMU command lines, initramfs, the BPF arena probe, console parsing."""

@@ -1,0 +1,338 @@
+"""Build matrix: for each version x patch x target, does the tree build with this patch
+and what did the patch itself introduce?
+
+For one target, a version's commits (its base, then patch 1..k) are built in turn in one
+O= directory, so each step recompiles only what changed (and ccache serves contents seen
+before). At each commit: `make vmlinux` (links, so a 32-bit undefined reference shows),
+then every kernel .c file the version touches is compiled again on its own to read its
+diagnostics (a ccache hit replays them). A patch's new warnings are those present after
+it and absent before it, by identity. Each commit's state is cached by (tree id, target,
+config, toolchain, files): a re-run, or a later version sharing a prefix, costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import diagnostics as dg
+from .apply import VersionResult
+from .kconfig import BuildConfig, merge, unmet
+from .model import Series, Status
+from .runner import Runner
+from .targets import Target, Toolchain, make_argv, missing_tool, shell_line
+from .tree import WorkRepo, git
+
+COLD_TIMEOUT = 3600.0
+STEP_TIMEOUT = 1800.0
+_CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
+_NOT_KERNEL = ("tools/", "samples/", "Documentation/", "scripts/", "usr/")
+
+
+@dataclass(frozen=True)
+class CommitState:
+    """What building one commit for one target gave."""
+    ok: bool
+    errors: tuple[dg.Diagnostic, ...]
+    warnings: tuple[dg.Diagnostic, ...]  # of the version's files, compiled on their own
+    not_built: tuple[str, ...]  # the version's .c files this config does not compile
+    failure: str  # the first make error line when no diagnostic names one
+    compiles: int  # compiler invocations make issued for this state
+    seconds: float
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class BuildCell:
+    version: int
+    patch: int
+    target: str
+    config: str
+    toolchain: str
+    status: Status
+    commit: str | None
+    errors: tuple[dg.Diagnostic, ...] = ()
+    inherited: tuple[dg.Diagnostic, ...] = ()  # errors the parent already had
+    new_warnings: tuple[dg.Diagnostic, ...] = ()
+    not_built: tuple[str, ...] = ()
+    reproduce: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class BuildStats:
+    compiler_invocations: int = 0
+    cached_results: int = 0
+    built_states: int = 0
+    wall_seconds: float = 0.0
+    ccache_hits: int = 0
+    ccache_misses: int = 0
+
+
+@dataclass
+class _Ctx:
+    wr: WorkRepo
+    target: Target
+    tc: Toolchain
+    config: BuildConfig
+    out: Path
+    src: Path
+    jobs: int
+    w1: bool
+    tc_id: str
+    stats: BuildStats
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def runner(self) -> Runner:
+        return self.wr.runner
+
+    def make(self, goals: list[str], timeout: float):
+        extra = {"W": "1"} if self.w1 else {}
+        argv = make_argv(self.target, self.tc, self.src, self.out, goals, self.jobs, extra)
+        return self.runner.run(argv, env=self.env, timeout=timeout), argv
+
+
+def kernel_objects(paths: list[str]) -> list[str]:
+    return sorted({p[:-2] + ".o" for p in paths if p.endswith(".c") and not p.startswith(_NOT_KERNEL)})
+
+
+def toolchain_id(runner: Runner, tc: Toolchain) -> str:
+    r = runner.run([tc.cc, "--version"], timeout=60)
+    return (r.stdout.splitlines() or ["?"])[0].strip()
+
+
+def _ensure_config(ctx: _Ctx) -> None:
+    stamp = ctx.out / ".arena-patches-config"
+    if stamp.exists() and stamp.read_text() == ctx.config.key and (ctx.out / ".config").exists():
+        return
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    r, argv = ctx.make([ctx.config.base], 600)
+    if r.returncode != 0:
+        raise _Infra(f"{ctx.target.name}: make {ctx.config.base} failed", r.stderr[-1500:], argv)
+    cfg = ctx.out / ".config"
+    cfg.write_text(merge(cfg.read_text(), ctx.config.fragment))
+    r, argv = ctx.make(["olddefconfig"], 600)
+    if r.returncode != 0:
+        raise _Infra(f"{ctx.target.name}: make olddefconfig failed", r.stderr[-1500:], argv)
+    stamp.write_text(ctx.config.key)
+
+
+class _Infra(Exception):
+    def __init__(self, msg: str, output: str, argv: list[str]):
+        super().__init__(msg)
+        self.output, self.argv = output, argv
+
+
+def _build_state(ctx: _Ctx, objs: list[str], prev_not_built: frozenset[str] = frozenset()) -> CommitState:
+    roots = [str(ctx.src), os.path.realpath(ctx.src)]
+    start = time.monotonic()
+    r, _ = ctx.make(["vmlinux"], COLD_TIMEOUT)
+    logs = [r.stdout + r.stderr]
+    ok, timed_out = r.returncode == 0, r.timed_out
+    warnings: list[dg.Diagnostic] = []
+    not_built = []
+    again = []
+    for obj in objs:
+        built = ctx.out / obj
+        if ok and not built.exists():
+            not_built.append(obj[:-2] + ".c")  # vmlinux linked without it: not in this config
+            continue
+        if not ok and not built.exists() and obj[:-2] + ".c" in prev_not_built:
+            # `make file.o` compiles even what the config leaves out (arena.c on 32-bit):
+            # when vmlinux did not build, the parent's answer says whether it belongs.
+            not_built.append(obj[:-2] + ".c")
+            continue
+        built.unlink(missing_ok=True)  # compile again: a ccache hit replays the diagnostics
+        again.append(obj)
+    if again:
+        r1, _ = ctx.make(["-k", *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
+        logs.append(r1.stdout + r1.stderr)
+        ok = ok and r1.returncode == 0
+        timed_out = timed_out or r1.timed_out
+        warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity == "warning"]
+    text = "\n".join(logs)
+    diags = dg.parse(text, roots)
+    errors = _dedupe([d for d in diags if d.severity == "error"])
+    compiles = len(_CC_LINE.findall(text))
+    ctx.stats.compiler_invocations += compiles
+    ctx.stats.built_states += 1
+    return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
+                       not_built=tuple(sorted(set(not_built))),
+                       failure="" if ok else (dg.make_failure(text) or "make failed"),
+                       compiles=compiles, seconds=time.monotonic() - start, timed_out=timed_out)
+
+
+def _dedupe(ds: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    seen, out = set(), []
+    for d in ds:
+        if d.identity not in seen:
+            seen.add(d.identity)
+            out.append(d)
+    return out
+
+
+def _state_key(ctx: _Ctx, tree_id: str, objs: list[str]) -> str:
+    h = hashlib.sha256(json.dumps([tree_id, ctx.target.name, ctx.config.key, ctx.tc_id, ctx.w1,
+                                   objs]).encode())
+    return h.hexdigest()[:32]
+
+
+def _state(ctx: _Ctx, commit: str, objs: list[str], wt: Path, cache_dir: Path,
+           prev: CommitState | None = None) -> tuple[CommitState, bool]:
+    tree_id = ctx.wr.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
+    f = cache_dir / f"{_state_key(ctx, tree_id, objs)}.json"
+    if f.exists():
+        try:
+            return _load_state(json.loads(f.read_text())), True
+        except (ValueError, KeyError, TypeError):
+            pass
+    git(ctx.runner, wt, "checkout", "--quiet", "--detach", "--force", commit)
+    st = _build_state(ctx, objs, frozenset(prev.not_built) if prev else frozenset())
+    if not st.timed_out:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(_dump_state(st)))
+    return st, False
+
+
+def _diag_dump(d: dg.Diagnostic) -> dict:
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity,
+            "message": d.message, "flag": d.flag}
+
+
+def _diag_load(x: dict) -> dg.Diagnostic:
+    return dg.Diagnostic(x["file"], x["line"], x["column"], x["severity"], x["message"], x["flag"])
+
+
+def _dump_state(s: CommitState) -> dict:
+    return {"ok": s.ok, "errors": [_diag_dump(d) for d in s.errors],
+            "warnings": [_diag_dump(d) for d in s.warnings], "not_built": list(s.not_built),
+            "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds}
+
+
+def _load_state(x: dict) -> CommitState:
+    return CommitState(x["ok"], tuple(map(_diag_load, x["errors"])), tuple(map(_diag_load, x["warnings"])),
+                       tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"])
+
+
+def judge(before: CommitState, after: CommitState,
+          last_built: CommitState | None = None) -> tuple[Status, list, list, list]:
+    """A patch's cell from the states before and after it: (status, errors, inherited, new
+    warnings). A parent that did not build printed fewer warnings than it has, so warnings
+    are also held against the last state that built (the fix of a broken patch does not
+    "introduce" the base's warnings)."""
+    had = {d.identity for d in before.errors}
+    errors = [d for d in after.errors if d.identity not in had]
+    inherited = [d for d in after.errors if d.identity in had]
+    known = list(before.warnings) + (list(last_built.warnings) if last_built else [])
+    new_w = dg.new_by_identity(list(after.warnings), known)
+    if not after.ok:
+        return Status.FAIL, errors, inherited, new_w
+    return (Status.WARN if new_w else Status.PASS), [], [], new_w
+
+
+def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
+                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
+                 stats: BuildStats, progress: Callable[[str], None] | None = None) -> list[BuildCell]:
+    tc = target.toolchain(toolchain)
+    cfg = config.for_target(target)
+    cells: list[BuildCell] = []
+
+    def cell(v: int, k: int, status: Status, commit=None, **kw) -> BuildCell:
+        return BuildCell(v, k, target.name, config.name, tc.name, status, commit, **kw)
+
+    why = missing_tool(target, tc)
+    if why:
+        return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
+    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
+    ccache_dir = os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
+               toolchain_id(wr.runner, tc), stats,
+               {"CCACHE_DIR": ccache_dir, "LC_ALL": "C", "KBUILD_BUILD_TIMESTAMP": "@0",
+                "KBUILD_BUILD_USER": "arena-patches", "KBUILD_BUILD_HOST": "arena-patches"})
+    cache_dir = wr.root / "build-cache"
+    first_base = next((r.base for r in applied), None)
+    if first_base is None:
+        return cells
+    with wr.worktree("build", first_base) as wt:
+        try:
+            _ensure_config(ctx)
+        except _Infra as e:
+            return [cell(r.version, p.number, Status.ERROR, detail=f"{e}: {e.output.strip()[-300:]}",
+                         reproduce=shell_line(e.argv)) for r in applied for p in r.patches]
+        problems = unmet((out / ".config").read_text(), cfg.fragment)
+        for r in applied:
+            v = s.version(r.version)
+            objs = kernel_objects([path for p in v.patches for path in p.paths]) if v else []
+            if progress:
+                progress(f"build {target.name} v{r.version} base")
+            before, hit = _state(ctx, r.base, objs, wt, cache_dir)
+            stats.cached_results += hit
+            last_built = before
+            base_broken = None if before.ok else (
+                f"the base {r.base[:12]} does not build for {target.name}: {before.failure}")
+            for p in r.patches:
+                if p.commit is None:
+                    cells.append(cell(r.version, p.number, Status.SKIP,
+                                      detail=f"not applied ({p.status.value})"))
+                    continue
+                repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", p.commit]) + \
+                    " && " + shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs,
+                                                  {"W": "1"} if w1 else None))
+                if base_broken:
+                    cells.append(cell(r.version, p.number, Status.ERROR, p.commit, reproduce=repro,
+                                      detail=base_broken, errors=last_built.errors[:5]))
+                    continue
+                if progress:
+                    progress(f"build {target.name} v{r.version} {p.number}/{len(r.patches)}")
+                after, hit = _state(ctx, p.commit, objs, wt, cache_dir, before)
+                stats.cached_results += hit
+                status, errors, inherited, new_w = judge(before, after, last_built)
+                detail = after.failure if status is Status.FAIL and not errors and not inherited else ""
+                if after.timed_out:
+                    status, detail = Status.ERROR, f"timed out after {COLD_TIMEOUT:.0f} s"
+                if problems and status is Status.PASS:
+                    detail = "config options not met: " + ", ".join(problems)
+                cells.append(cell(r.version, p.number, status, p.commit, errors=tuple(errors),
+                                  inherited=tuple(inherited), new_warnings=tuple(new_w),
+                                  not_built=after.not_built, reproduce=repro, detail=detail,
+                                  seconds=after.seconds, cached=hit))
+                before = after
+                if after.ok:
+                    last_built = after
+    return cells
+
+
+def ccache_counts(env_dir: str | None = None) -> tuple[int, int]:
+    import subprocess
+    d = env_dir or os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
+    try:
+        out = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True,
+                             env={**os.environ, "CCACHE_DIR": d}, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0, 0
+    vals = dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)
+    hits = int(vals.get("direct_cache_hit", 0)) + int(vals.get("preprocessed_cache_hit", 0))
+    return hits, int(vals.get("cache_miss", 0))
+
+
+def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], targets: list[Target],
+                 toolchain: str | None, config: BuildConfig, jobs: int = 2, w1: bool = False,
+                 progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+    stats = BuildStats()
+    start = time.monotonic()
+    h0, m0 = ccache_counts()
+    cells: list[BuildCell] = []
+    for t in targets:
+        cells += build_target(wr, s, applied, t, toolchain, config, jobs, w1, stats, progress)
+    h1, m1 = ccache_counts()
+    stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
+    stats.wall_seconds = time.monotonic() - start
+    return cells, stats

@@ -1,0 +1,91 @@
+"""Compiler and linker output -> diagnostics with an identity.
+
+A warning's identity is (file, message, flag): not its line (patches move lines) and not
+how often it appears (the same warning printed twice is one warning). That identity is
+what "new warnings" are computed on.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CC = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)?\s+"
+                 r"(?P<sev>fatal error|error|warning|note):\s+(?P<msg>.*?)(?:\s+\[(?P<flag>-W[^\]]+)\])?$")
+# ld: "verifier.c:(.text+0x1a2): undefined reference to `x'" and
+#     "/abs/kernel/bpf/verifier.c:21986: undefined reference to `x'"
+_LD = re.compile(r"^(?:\S*ld(?:\.\w+)?(?:-\d+)?: )?(?P<file>[^\s:]+?)(?::(?P<line>\d+))?"
+                 r"(?::\(\S+\))?: (?P<msg>(?:undefined reference|multiple definition|relocation truncated)[^\n]*)$")
+_LD_ERR = re.compile(r"^(?P<tool>\S*ld(?:\.\w+)?(?:-\d+)?): (?P<msg>.*(?:error|undefined symbol).*)$")
+_MAKE_ERR = re.compile(r"^make(?:\[\d+\])?: \*\*\* (?P<msg>.*)$")
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    file: str
+    line: int | None
+    column: int | None
+    severity: str  # error | warning | note
+    message: str
+    flag: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, str, str | None]:
+        return (self.file, self.message, self.flag)
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.column else "")
+        return f"{where}: {self.severity}: {self.message}" + (f" [{self.flag}]" if self.flag else "")
+
+
+def relativize(path: str, roots: list[str]) -> str:
+    for r in roots:
+        r = r.rstrip("/") + "/"
+        if path.startswith(r):
+            return path[len(r):]
+    while path.startswith("../"):
+        path = path[3:]
+    return path[2:] if path.startswith("./") else path
+
+
+def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
+    """Every diagnostic in a build log, in order; duplicates kept (callers dedupe by identity)."""
+    out: list[Diagnostic] = []
+    for raw in output.splitlines():
+        line = raw.rstrip()
+        m = _CC.match(line)
+        if m:
+            sev = "error" if m.group("sev") == "fatal error" else m.group("sev")
+            out.append(Diagnostic(relativize(m.group("file"), list(roots)), int(m.group("line")),
+                                  int(m.group("col")) if m.group("col") else None, sev,
+                                  m.group("msg").strip(), m.group("flag")))
+            continue
+        m = _LD.match(line)
+        if m:
+            out.append(Diagnostic(relativize(m.group("file"), list(roots)),
+                                  int(m.group("line")) if m.group("line") else None, None,
+                                  "error", m.group("msg").strip()))
+            continue
+        m = _LD_ERR.match(line)
+        if m:
+            out.append(Diagnostic(m.group("tool").rsplit("/", 1)[-1], None, None, "error",
+                                  m.group("msg").strip()))
+    return out
+
+
+def make_failure(output: str) -> str | None:
+    """The first `make: *** ...` line: what failed when no diagnostic says so."""
+    for line in output.splitlines():
+        m = _MAKE_ERR.match(line.strip())
+        if m:
+            return m.group(0)
+    return None
+
+
+def new_by_identity(after: list[Diagnostic], before: list[Diagnostic]) -> list[Diagnostic]:
+    seen_before = {d.identity for d in before}
+    out, seen = [], set()
+    for d in after:
+        if d.identity not in seen_before and d.identity not in seen:
+            seen.add(d.identity)
+            out.append(d)
+    return out

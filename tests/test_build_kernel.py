@@ -1,0 +1,74 @@
+"""The build matrix on the real 6.12 kernel with real cross compilers: every failure class
+of the demo series is found on exactly the patch and target that cause it, and nothing
+else; a second run is served from the result cache (counted in compiler invocations)."""
+import pytest
+
+from arena_patches import demo, mkseries, pipeline, spec as spec_mod, tree as tree_mod
+from arena_patches.model import Status
+from arena_patches.verify import _cell_word
+from tests.kernel import fresh_build_cache, kernel_tree, work_dir
+
+pytestmark = pytest.mark.integration
+TARGETS = "x86_64,i386,loongarch64"
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    kernel = kernel_tree()
+    src = tmp_path_factory.mktemp("mails")
+    mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), src, tag="demo")
+    spec = spec_mod.load(str(demo.SPEC))
+    s = pipeline.load_series(spec, str(src))
+    w = work_dir()
+    fresh_build_cache(w)
+    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), w) as wr:
+        applied = pipeline.apply_series(s, wr, [1, 2, 3])
+        first = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
+        second = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
+    return spec, first, second
+
+
+def cells_by(cells):
+    return {(c.version, c.patch, c.target): c for c in cells}
+
+
+def test_grid_matches_what_each_patch_does(matrix):
+    spec, (cells, _), _ = matrix
+    expect = spec.raw["expect"]["build"]
+    got = {f"v{v}": {t: [_cell_word(cells_by(cells)[(v, k, t)]) for k in range(1, 5)]
+                     for t in TARGETS.split(",")} for v in (1, 2, 3)}
+    assert got == expect
+
+
+def test_each_failure_has_the_compilers_words_and_only_there(matrix):
+    _, (cells, _), _ = matrix
+    c = cells_by(cells)
+    missing_semicolon = c[(1, 1, "x86_64")].errors
+    assert [(d.file, d.severity) for d in missing_semicolon][:1] == [("kernel/bpf/arena.c", "error")]
+    assert "expected ';'" in missing_semicolon[0].message
+    link = c[(1, 2, "i386")].errors
+    assert any("undefined reference to `bpf_arena_nr_pages'" in d.message for d in link)
+    assert c[(1, 2, "i386")].not_built == ("kernel/bpf/arena.c",)  # the 32-bit trap
+    assert c[(1, 3, "i386")].errors == () and c[(1, 3, "i386")].inherited  # introduces nothing
+    tlb = c[(1, 4, "loongarch64")].errors
+    assert any("flush_tlb_kernel_range" in d.message for d in tlb)
+    assert c[(1, 4, "x86_64")].status is Status.PASS
+    for target in ("x86_64", "loongarch64"):
+        (w,) = c[(1, 3, target)].new_warnings
+        assert (w.file, w.flag) == ("kernel/bpf/arena.c", "-Wunused-variable") and "freed" in w.message
+    # nothing else: no other cell introduces an error or a warning
+    planted = {(1, 1, "x86_64"), (1, 1, "loongarch64"), (1, 2, "i386"), (1, 4, "loongarch64"),
+               (1, 3, "x86_64"), (1, 3, "loongarch64")}
+    for key, cell in c.items():
+        if key not in planted:
+            assert cell.errors == () and cell.new_warnings == (), key
+    assert "make -C" in c[(1, 1, "x86_64")].reproduce and "ARCH=x86_64" in c[(1, 1, "x86_64")].reproduce
+
+
+def test_second_run_is_served_from_the_cache(matrix):
+    _, (cells, first), (again, second) = matrix
+    assert first.compiler_invocations > 0 and first.built_states > 0
+    assert second.compiler_invocations == 0 and second.built_states == 0
+    assert second.cached_results == first.cached_results + first.built_states
+    assert [(x.status, x.errors) for x in again] == [(x.status, x.errors) for x in cells]
+    assert all(x.cached for x in again if x.commit)

@@ -1,0 +1,116 @@
+"""The build stage's pure parts: diagnostics, identity, kconfig merging, make argv, judging."""
+import pytest
+
+from arena_patches import build, diagnostics as dg, kconfig, targets
+from arena_patches.errors import UserError
+from arena_patches.model import Status
+
+SRC = "/work/wt/build"
+LOG = f"""  CC      kernel/bpf/arena.o
+{SRC}/kernel/bpf/arena.c: In function 'compute_pgoff':
+{SRC}/kernel/bpf/arena.c:91:9: error: expected ';' before 'int'
+{SRC}/kernel/bpf/arena.c:522:14: warning: unused variable 'freed' [-Wunused-variable]
+../kernel/bpf/arena.c:522:14: warning: unused variable 'freed' [-Wunused-variable]
+kernel/bpf/arena.c:139:2: error: call to undeclared function 'flush_tlb_kernel_range'; ISO C99 and later do not support implicit function declarations [-Wimplicit-function-declaration]
+i686-linux-gnu-ld: kernel/bpf/verifier.o: in function `do_check':
+verifier.c:(.text+0x1a2b): undefined reference to `bpf_arena_nr_pages'
+{SRC}/kernel/bpf/verifier.c:19781: undefined reference to `bpf_arena_nr_pages'
+ld.lld-19: error: undefined symbol: bpf_arena_nr_pages
+make[5]: *** [{SRC}/scripts/Makefile.build:234: kernel/bpf/arena.o] Error 1
+"""
+
+
+def test_parse_compiler_and_linker_lines():
+    ds = dg.parse(LOG, [SRC])
+    got = [(d.file, d.line, d.column, d.severity, d.flag) for d in ds]
+    assert got == [
+        ("kernel/bpf/arena.c", 91, 9, "error", None),
+        ("kernel/bpf/arena.c", 522, 14, "warning", "-Wunused-variable"),
+        ("kernel/bpf/arena.c", 522, 14, "warning", "-Wunused-variable"),
+        ("kernel/bpf/arena.c", 139, 2, "error", "-Wimplicit-function-declaration"),
+        ("verifier.c", None, None, "error", None),
+        ("kernel/bpf/verifier.c", 19781, None, "error", None),
+        ("ld.lld-19", None, None, "error", None)]
+    assert ds[0].message == "expected ';' before 'int'"
+    assert ds[4].message == "undefined reference to `bpf_arena_nr_pages'"
+    assert dg.make_failure(LOG).endswith("kernel/bpf/arena.o] Error 1")
+
+
+def test_new_warnings_by_identity_not_line_or_count():
+    before = dg.parse("a.c:10:1: warning: old one [-Wx]\n")
+    after = dg.parse("a.c:99:1: warning: old one [-Wx]\na.c:5:1: warning: new one [-Wy]\n"
+                     "a.c:6:1: warning: new one [-Wy]\n")
+    new = dg.new_by_identity(after, before)
+    assert [(d.message, d.line) for d in new] == [("new one", 5)]
+
+
+def state(ok=True, errors="", warnings="", not_built=()):
+    return build.CommitState(ok, tuple(dg.parse(errors)), tuple(dg.parse(warnings)),
+                             tuple(not_built), "" if ok else "make: *** Error 2", 1, 0.1)
+
+
+def test_judge_reports_what_the_patch_introduced():
+    base = state(warnings="a.c:1:1: warning: w [-Wa]\n")
+    broken = state(ok=False, errors="a.c:2:1: error: e\n")
+    assert build.judge(base, broken)[0] is Status.FAIL
+    status, errors, inherited, _ = build.judge(broken, state(ok=False, errors="a.c:9:1: error: e\n"))
+    assert status is Status.FAIL and errors == [] and [d.message for d in inherited] == ["e"]
+    status, _, _, new = build.judge(base, state(warnings="a.c:1:1: warning: w [-Wa]\nb.c:1:1: warning: v [-Wb]\n"))
+    assert status is Status.WARN and [d.file for d in new] == ["b.c"]
+    assert build.judge(broken, base, base)[0] is Status.PASS  # the fix
+    link = state(ok=False, errors="verifier.c:(.text+0x1): undefined reference to `x'\n")
+    assert build.judge(base, link)[1][0].message == "undefined reference to `x'"
+
+
+def test_kconfig_merge_and_unmet():
+    cfg = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=m\n"
+    merged = kconfig.merge(cfg, ("CONFIG_B=y", "CONFIG_A=n", "CONFIG_D=y"))
+    assert merged.splitlines() == ["CONFIG_C=m", "CONFIG_B=y", "# CONFIG_A is not set", "CONFIG_D=y"]
+    assert kconfig.unmet("CONFIG_B=y\nCONFIG_A=y\n", ("CONFIG_B=y", "CONFIG_A=n", "CONFIG_D=y")) == \
+        ["CONFIG_A=n", "CONFIG_D=y"]
+
+
+def test_config_argument(tmp_path):
+    series = ("CONFIG_BPF_SYSCALL=y",)
+    assert kconfig.resolve(None, series) == kconfig.BuildConfig("tiny", "tinyconfig", series)
+    assert kconfig.resolve("defconfig", series).base == "defconfig"
+    f = tmp_path / "extra.config"
+    f.write_text("# a comment\nCONFIG_KASAN=y\n# CONFIG_SMP is not set\n")
+    c = kconfig.resolve(str(f), series)
+    assert (c.name, c.fragment) == ("extra", series + ("CONFIG_KASAN=y", "CONFIG_SMP=n"))
+    f.write_text("KASAN=y\n")
+    with pytest.raises(UserError, match="line 1"):
+        kconfig.resolve(str(f), series)
+    with pytest.raises(UserError, match="--config nope"):
+        kconfig.resolve("nope", series)
+
+
+def test_target_table_and_make_argv():
+    table = targets.all_targets()
+    assert list(table) == ["x86_64", "i386", "arm", "arm64", "riscv64", "loongarch64"]
+    arm64 = table["arm64"]
+    argv = targets.make_argv(arm64, arm64.toolchain("gcc"), "/src", "/out", ["vmlinux"], 2, ccache=False)
+    assert argv == ["make", "-C", "/src", "O=/out", "-j2", "ARCH=arm64",
+                    "CROSS_COMPILE=aarch64-linux-gnu-", "vmlinux"]
+    la = table["loongarch64"]
+    assert la.toolchain("gcc").name == "llvm"  # Debian 12 has no loongarch gcc
+    argv = targets.make_argv(la, la.toolchain(), "/s", "/o", ["kernel/bpf/arena.o"], 1, {"W": "1"},
+                             ccache=False)
+    assert argv[4:] == ["-j1", "ARCH=loongarch", "LLVM=-19", "LLVM_IAS=1", "W=1", "kernel/bpf/arena.o"]
+    assert table["i386"].bits == 32 and table["arm"].bits == 32
+    assert {t.qemu.binary for t in table.values()} >= {"qemu-system-x86_64", "qemu-system-aarch64"}
+    with pytest.raises(UserError, match="unknown target"):
+        targets.select("x86_64,sparc")
+    assert [t.name for t in targets.select("i386, arm64")] == ["i386", "arm64"]
+
+
+def test_missing_toolchain_names_the_package(monkeypatch):
+    t = targets.all_targets()["arm"]
+    monkeypatch.setattr(targets.shutil, "which", lambda name: None)
+    assert targets.missing_tool(t, t.toolchain()) == \
+        "arm-linux-gnueabihf-gcc not found: install the Debian package gcc-arm-linux-gnueabihf"
+
+
+def test_kernel_objects():
+    assert build.kernel_objects(["kernel/bpf/arena.c", "include/linux/bpf.h", "kernel/bpf/arena.c",
+                                 "tools/testing/selftests/bpf/progs/x.c"]) == ["kernel/bpf/arena.o"]
