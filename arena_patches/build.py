@@ -28,6 +28,9 @@ from .runner import Runner
 from .targets import Target, Toolchain, make_argv, missing_tool, shell_line
 from .tree import WorkRepo, git
 
+# The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
+# compiler messages then use plain quotes whatever the user's locale.
+C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 COLD_TIMEOUT = 3600.0
 STEP_TIMEOUT = 1800.0
 _CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
@@ -255,7 +258,7 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     ccache_dir = os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
     ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
                toolchain_id(wr.runner, tc), stats,
-               {"CCACHE_DIR": ccache_dir, "LC_ALL": "C", "KBUILD_BUILD_TIMESTAMP": "@0",
+               {"CCACHE_DIR": ccache_dir, **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0",
                 "KBUILD_BUILD_USER": "arena-patches", "KBUILD_BUILD_HOST": "arena-patches"})
     cache_dir = wr.root / "build-cache"
     first_base = next((r.base for r in applied), None)

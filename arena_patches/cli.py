@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, tree=True)
     _build_opts(p)
     p.add_argument("--no-build", action="store_true", help="skip the build stage")
+    p.add_argument("--no-boot", action="store_true", help="skip the boot stage")
+    p.add_argument("--boot-targets", help="comma list (default: the spec's [boot] targets)")
     p.add_argument("--demo", action="store_true",
                    help="verify the embedded demo series on the Debian 6.12 kernel (offline)")
 

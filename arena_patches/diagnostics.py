@@ -47,10 +47,15 @@ def relativize(path: str, roots: list[str]) -> str:
     return path[2:] if path.startswith("./") else path
 
 
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
-    """Every diagnostic in a build log, in order; duplicates kept (callers dedupe by identity)."""
+    """Every diagnostic in a build log, in order; duplicates kept (callers dedupe by identity).
+    Typographic quotes (a UTF-8 locale) are read as plain ones, so identity does not
+    depend on the locale a log was made in."""
     out: list[Diagnostic] = []
-    for raw in output.splitlines():
+    for raw in output.translate(_QUOTES).splitlines():
         line = raw.rstrip()
         m = _CC.match(line)
         if m:

@@ -36,6 +36,7 @@ class Qemu:
     firmware: str | None = None
     firmware_package: str | None = None
     kconfig: tuple[str, ...] = ()
+    unsupported: str | None = None  # why this machine cannot be booted here
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _load(path: Path) -> Target:
     qemu = Qemu(binary=q["binary"], package=q["package"], machine=q["machine"], cpu=q["cpu"],
                 memory=q["memory"], console=q["console"], firmware=q.get("firmware"),
                 firmware_package=q.get("firmware_package"),
-                kconfig=tuple(q.get("kconfig", ()))) if q else None
+                kconfig=tuple(q.get("kconfig", ())), unsupported=q.get("unsupported")) if q else None
     return Target(name=d["name"], arch=d["arch"], bits=int(d["bits"]), image=d["image"],
                   image_path=d["image_path"], default_toolchain=d["default_toolchain"],
                   toolchains=tcs, kconfig=tuple(d.get("kconfig", ())), qemu=qemu)

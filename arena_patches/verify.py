@@ -34,6 +34,7 @@ class Verification:
     stages: tuple[StageOutcome, ...]
     build: tuple = ()
     build_stats: object = None
+    boot: tuple = ()
 
     @property
     def findings(self) -> bool:
@@ -48,6 +49,8 @@ class BuildOptions:
     jobs: int = 2
     w1: bool = False
     enabled: bool = True
+    boot: bool = True
+    boot_targets: str | None = None
 
 
 def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir: str | None,
@@ -83,7 +86,36 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
             cells, stats = pipeline.build_series(spec, s, wr, applied, build.targets, build.toolchain,
                                                  build.config, build.jobs, build.w1, progress)
             stages.append(_build_outcome(cells))
-    return Verification(s, applied, tuple(stages), tuple(cells), stats)
+        boots = _boot_stage(spec, s, wr, applied, build, stages, progress)
+    return Verification(s, applied, tuple(stages), tuple(cells), stats, tuple(boots))
+
+
+def _boot_stage(spec, s, wr, applied, opts: BuildOptions, stages: list, progress) -> list:
+    """Boot the newest version's last applied patch on the spec's boot targets."""
+    from . import targets as targets_mod
+    from .boot import stage
+    if wr is None:
+        stages.append(StageOutcome("boot", Status.SKIP, "no --tree given"))
+        return []
+    if not opts.boot:
+        stages.append(StageOutcome("boot", Status.SKIP, "--no-boot"))
+        return []
+    newest = next((r for r in reversed(applied) if r.head), None)
+    if newest is None:
+        stages.append(StageOutcome("boot", Status.SKIP, "no version applied"))
+        return []
+    default = tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
+    chosen = targets_mod.select(opts.boot_targets, default)
+    patch = max(p.number for p in newest.patches if p.commit)
+    results = stage.boot_targets(wr, spec, chosen, opts.toolchain, newest.head, "after",
+                                 newest.version, patch, opts.jobs, progress)
+    bad = [f"{r.target}: {r.detail}" for r in results if r.status in (Status.FAIL, Status.ERROR)]
+    word = Status.FAIL if any(r.status is Status.FAIL for r in results) else \
+        Status.ERROR if bad else Status.SKIP if all(r.status is Status.SKIP for r in results) else Status.PASS
+    stages.append(StageOutcome("boot", word, "; ".join(bad) or
+                               f"v{newest.version} {patch}/{len(newest.patches)} booted on "
+                               + ", ".join(r.target for r in results if r.status is Status.PASS)))
+    return results
 
 
 def _build_outcome(cells) -> StageOutcome:
@@ -109,7 +141,8 @@ def to_json(v: Verification) -> dict:
                        for s in v.stages],
             "series": jsonout.series(v.series),
             "apply": jsonout.apply_results(v.apply),
-            "build": jsonout.build_results(v.build, v.build_stats) if v.build_stats else None}
+            "build": jsonout.build_results(v.build, v.build_stats) if v.build_stats else None,
+            "boot": jsonout.boot_results(v.boot) if v.boot else None}
 
 
 def show(v: Verification) -> None:
@@ -119,6 +152,8 @@ def show(v: Verification) -> None:
         text.print_apply(v.apply, con)
     if v.build:
         text.print_build(v.build, v.build_stats, con)
+    if v.boot:
+        text.print_boot(v.boot, con)
     for s in v.stages:
         style = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "red"}
         con.print(f"[{style[s.status.value]}]{s.status.value:5}[/] {s.name}: {s.reason}")
@@ -131,6 +166,11 @@ def expectation_mismatches(v: Verification, expect: dict) -> list[str]:
     for ver, statuses in sorted(expect.get("apply", {}).items()):
         if got.get(ver) != statuses:
             out.append(f"apply {ver}: expected {statuses}, got {got.get(ver)}")
+    for target, want in sorted(expect.get("boot", {}).items()):
+        r = next((b for b in v.boot if b.target == target), None)
+        if r is None or r.status.value != want:
+            out.append(f"boot {target}: expected {want}, got {r.status.value if r else None}"
+                       + (f" ({r.detail})" if r and r.detail else ""))
     cells = {(f"v{c.version}", c.patch, c.target): c for c in v.build}
     for ver, per_target in sorted(expect.get("build", {}).items()):
         for target, statuses in sorted(per_target.items()):
@@ -162,7 +202,8 @@ def run(args) -> int:
         else:
             result = verify(args.spec, args.source, args.tree, args.work_dir, args.version,
                             args.base, prog, BuildOptions(args.targets, args.toolchain, args.config,
-                                                          args.jobs, args.w1, not args.no_build))
+                                                          args.jobs, args.w1, not args.no_build,
+                                                          not args.no_boot, args.boot_targets))
     if args.json:
         jsonout.dump(to_json(result))
     else:

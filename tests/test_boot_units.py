@@ -67,6 +67,7 @@ def test_qemu_argv_from_the_table():
     assert x[x.index("-append") + 1].startswith("console=ttyS0 ")
     r = qemu.argv(t["riscv64"], "/o/Image", "/o/i.cpio")
     assert r[1:3] == ["-bios", "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"]
+    assert "LoongArch EFI firmware" in qemu.unavailable(t["loongarch64"])
     a = qemu.argv(t["arm64"], "/o/Image", "/o/i.cpio")
     assert a[a.index("-append") + 1].startswith("console=ttyAMA0 ") and a[a.index("-cpu") + 1] == "max"
 

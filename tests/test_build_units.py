@@ -114,3 +114,9 @@ def test_missing_toolchain_names_the_package(monkeypatch):
 def test_kernel_objects():
     assert build.kernel_objects(["kernel/bpf/arena.c", "include/linux/bpf.h", "kernel/bpf/arena.c",
                                  "tools/testing/selftests/bpf/progs/x.c"]) == ["kernel/bpf/arena.o"]
+
+
+def test_locale_quotes_do_not_change_identity():
+    utf8 = dg.parse("a.c:1:2: error: expected \u2018;\u2019 before \u2018}\u2019 token\n")
+    plain = dg.parse("a.c:1:2: error: expected ';' before '}' token\n")
+    assert utf8 == plain and utf8[0].message == "expected ';' before '}' token"

@@ -29,6 +29,8 @@ def unavailable(t: Target) -> str | None:
     q = t.qemu
     if q is None:
         return f"{t.name}: no QEMU entry in the target table"
+    if q.unsupported:
+        return q.unsupported
     if shutil.which(q.binary) is None:
         return f"{q.binary} not found: install the Debian package {q.package}"
     if q.firmware and not os.path.exists(q.firmware):

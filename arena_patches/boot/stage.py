@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import build as build_mod
+from ..build import C_LOCALE
 from ..kconfig import BuildConfig, unmet
 from ..model import Status
 from ..targets import Target, missing_tool, shell_line
@@ -74,7 +75,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     cfg = boot_config(series_kconfig, t)
     out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}"
     env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache"),
-           "LC_ALL": "C", "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
+           **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
            "KBUILD_BUILD_HOST": "arena-patches"}
     ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / "build", jobs, False,
                          build_mod.toolchain_id(wr.runner, tc), build_mod.BuildStats(), env)
