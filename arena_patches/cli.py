@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "after for a version)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
 
+    p = sub.add_parser("diff", help="compare versions against their changelogs; track reviews")
+    _common(p)
+    p.add_argument("--from", dest="from_version", type=int, help="older version (default: each pair)")
+    p.add_argument("--to", dest="to_version", type=int, help="newer version")
+    p.add_argument("--interdiff", action="store_true", help="print each changed patch's interdiff")
+
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")
@@ -140,6 +146,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_tree_import(args)
     if cmd == "boot":
         return cmd_boot(args)
+    if cmd == "diff":
+        return cmd_diff(args)
     if cmd in ("verify", "demo"):
         return cmd_verify(args)
     raise AssertionError(cmd)
@@ -219,6 +227,33 @@ def cmd_boot(args) -> int:
             not any(r.status.value == "fail" for r in results):
         return EXIT_INFRA
     return EXIT_FINDINGS if any(r.status.value == "fail" for r in results) else EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from . import versions
+    spec = pipeline.load_spec(args.spec)
+    s = pipeline.load_series(spec, args.source)
+    have = [v.version for v in s.versions]
+    if args.from_version is not None or args.to_version is not None:
+        a = args.from_version if args.from_version is not None else max(
+            (n for n in have if n < args.to_version), default=None)
+        b = args.to_version if args.to_version is not None else min(
+            (n for n in have if n > a), default=None)
+        for n, what in ((a, "--from"), (b, "--to")):
+            if n not in have:
+                from .errors import bad_input
+                raise bad_input(f"{what} {n}", f"the source holds versions {have}")
+        pairs = [(a, b)]
+    else:
+        pairs = versions.consecutive(s)
+    comps = [versions.compare(s, a, b) for a, b in pairs]
+    all_pairs = {(a, b): versions.compare(s, a, b) for a, b in versions.consecutive(s)}
+    reviews = versions.track(s, all_pairs)
+    if args.json:
+        jsonout.dump(jsonout.comparisons(comps, reviews))
+    else:
+        text.print_diff(comps, reviews, show_interdiff=args.interdiff)
+    return EXIT_OK
 
 
 def cmd_tree_import(args) -> int:

@@ -5,8 +5,8 @@
  * through bpf(2) and prints one machine-readable line per answer:
  *
  *   ARENA-PROBE arena_map=ok|unsupported|error errno=N
- *   ARENA-PROBE sleepable_kfunc=ok|rejected|error retval=N
- *   ARENA-PROBE nonsleepable_kfunc=accepted|rejected|error
+ *   ARENA-PROBE sleepable_kfunc=ok|rejected|error retval=N   (a BPF_PROG_TYPE_SYSCALL program)
+ *   ARENA-PROBE nonsleepable_kfunc=accepted|rejected|error   (a socket filter: never sleepable)
  *   ARENA-PROBE verifier_log=<the verifier's last words, when it rejected>
  *   ARENA-PROBE big_alloc=ok|failed|skipped
  *   ARENA-PROBE end
@@ -68,7 +68,7 @@ static const char *last_log_line(void)
 	return logbuf + start;
 }
 
-static int load(const char *path, int map_fd, int sleepable)
+static int load(const char *path, int map_fd, int prog_type, int sleepable)
 {
 	union bpf_attr attr;
 	struct bpf_insn *insn = (struct bpf_insn *)progbuf;
@@ -81,7 +81,7 @@ static int load(const char *path, int map_fd, int sleepable)
 			insn[i].imm = map_fd;
 	zero(&attr, sizeof(attr));
 	zero(logbuf, sizeof(logbuf));
-	attr.prog_type = BPF_PROG_TYPE_SYSCALL;
+	attr.prog_type = prog_type;
 	attr.insns = (unsigned long)progbuf;
 	attr.insn_cnt = n / 8;
 	attr.license = (unsigned long)"GPL";
@@ -130,17 +130,20 @@ int main(void)
 	mem[0] = 42; /* a page fault in the arena: the kernel allocates the page */
 	printf("ARENA-PROBE arena_map=%s errno=0\n", mem[0] == 42 ? "ok" : "error");
 
-	fd = load("/progs/alloc_free.bin", map_fd, 1);
+	fd = load("/progs/alloc_free.bin", map_fd, BPF_PROG_TYPE_SYSCALL, 1);
 	if (fd < 0) {
-		printf("ARENA-PROBE sleepable_kfunc=%s retval=-1\n", fd == -EACCES || fd == -EINVAL ? "rejected" : "error");
+		printf("ARENA-PROBE sleepable_kfunc=%s errno=%d\n", fd == -EACCES || fd == -EINVAL ? "rejected" : "error", -fd);
 		printf("ARENA-PROBE verifier_log=%s\n", last_log_line());
 	} else {
 		long err = run(fd, &retval);
 
-		printf("ARENA-PROBE sleepable_kfunc=%s retval=%u\n", !err && retval == 1 ? "ok" : "error", retval);
+		if (err)
+			printf("ARENA-PROBE sleepable_kfunc=error errno=%d\n", (int)-err);
+		else
+			printf("ARENA-PROBE sleepable_kfunc=%s retval=%u\n", retval == 1 ? "ok" : "error", retval);
 	}
 
-	fd = load("/progs/alloc_free.bin", map_fd, 0);
+	fd = load("/progs/alloc_free.bin", map_fd, BPF_PROG_TYPE_SOCKET_FILTER, 0);
 	if (fd >= 0) {
 		printf("ARENA-PROBE nonsleepable_kfunc=accepted\n");
 	} else {
@@ -148,13 +151,16 @@ int main(void)
 		printf("ARENA-PROBE verifier_log=%s\n", last_log_line());
 	}
 
-	fd = load("/progs/big_alloc.bin", map_fd, 1);
+	fd = load("/progs/big_alloc.bin", map_fd, BPF_PROG_TYPE_SYSCALL, 1);
 	if (fd < 0) {
-		printf("ARENA-PROBE big_alloc=skipped\n");
+		printf("ARENA-PROBE big_alloc=skipped errno=%d\n", -fd);
 	} else {
 		long err = run(fd, &retval);
 
-		printf("ARENA-PROBE big_alloc=%s\n", !err && retval == 1 ? "ok" : "failed");
+		if (err)
+			printf("ARENA-PROBE big_alloc=failed errno=%d\n", (int)-err);
+		else
+			printf("ARENA-PROBE big_alloc=%s retval=%u\n", retval == 1 ? "ok" : "failed", retval);
 	}
 out:
 	printf("ARENA-PROBE end\n");

@@ -21,7 +21,11 @@ from ..targets import Target, missing_tool, shell_line
 from ..tree import WorkRepo
 from . import btf, console, initramfs, qemu
 
-BOOT_KCONFIG = ("CONFIG_PRINTK=y", "CONFIG_TTY=y", "CONFIG_BLK_DEV_INITRD=y",
+# KALLSYMS: the verifier finds a kfunc's address by name. NET: BPF_PROG_TEST_RUN for
+# syscall programs lives in net/bpf/test_run.c, and socket filters (the non-sleepable
+# program type) in net/core/filter.c.
+BOOT_KCONFIG = ("CONFIG_PRINTK=y", "CONFIG_TTY=y", "CONFIG_BLK_DEV_INITRD=y", "CONFIG_KALLSYMS=y",
+                "CONFIG_NET=y",
                 "CONFIG_BINFMT_ELF=y", "CONFIG_BPF_JIT_ALWAYS_ON=y",
                 "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y", "CONFIG_DEBUG_INFO_BTF=y")
 BOOT_TIMEOUT = 300.0

@@ -110,3 +110,23 @@ def boot_results(results) -> dict[str, Any]:
         "mismatches": list(r.mismatches), "boot_seconds": round(r.boot_seconds, 2),
         "build_seconds": round(r.build_seconds, 2), "reproduce": r.reproduce,
         "detail": r.detail} for r in results]}
+
+
+def comparisons(comps, reviews) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "comparisons": [{
+        "from": c.from_version, "to": c.to_version,
+        "patches": [{"number": p.number, "change": p.change.value, "subject": p.subject,
+                     "claims": [{"text": x.text, "asked_by": x.asked_by, "patch": x.patch}
+                                for x in p.claims],
+                     "flag": p.flag.value, "patch_ids": list(p.patch_ids),
+                     "interdiff": p.interdiff} for p in c.patches],
+        "series_claims": [{"text": x.text, "asked_by": x.asked_by} for x in c.series_claims]}
+        for c in comps],
+        "reviews": [{"version": i.reply.version, "patch": i.reply.patch, "from": str(i.reply.sender),
+                     "kind": i.reply.kind.value, "message_id": i.reply.message_id,
+                     "date": i.reply.date, "issue": i.issue, "addressed": i.addressed,
+                     "evidence": i.evidence,
+                     "robot": None if i.robot is None else {
+                         "arch": i.robot.arch, "config": i.robot.config,
+                         "compiler": i.robot.compiler, "first_error": i.robot.first_error}}
+                    for i in reviews]}

@@ -143,3 +143,35 @@ def print_boot(results, con: Console | None = None) -> None:
             con.print(f"{r.target} {r.status.value}: {r.detail}", markup=False)
         if r.status.value in ("fail", "error") and r.reproduce:
             con.print(f"    reproduce: {r.reproduce}", markup=False)
+
+
+_FLAG_STYLE = {"ok": "green", "undocumented": "yellow", "claim-without-change": "yellow", "n/a": "dim"}
+
+
+def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool = False) -> None:
+    con = con or console()
+    for c in comps:
+        t = Table(title=f"v{c.from_version} -> v{c.to_version}")
+        for col in ("patch", "change", "changelog", "claims"):
+            t.add_column(col)
+        for p in c.patches:
+            claims = "; ".join(x.text + (f" ({x.asked_by})" if x.asked_by else "") for x in p.claims)
+            t.add_row(f"{p.number}", p.change.value, f"[{_FLAG_STYLE[p.flag.value]}]{p.flag.value}[/]",
+                      claims[:160] or "-")
+        con.print(t)
+        for x in c.series_claims:
+            con.print(f"  series-wide: {x.text}", markup=False)
+        if show_interdiff:
+            for p in c.patches:
+                if p.interdiff:
+                    con.print(f"--- interdiff v{c.from_version}->v{c.to_version} patch {p.number}",
+                              markup=False)
+                    con.print(p.interdiff, markup=False, highlight=False)
+    t = Table(title="review tracker")
+    for col in ("version", "patch", "kind", "from", "issue", "addressed"):
+        t.add_column(col)
+    for i in reviews:
+        word = {True: "[green]yes[/]", False: "[red]no[/]", None: "[dim]unknown[/]"}[i.addressed]
+        t.add_row(f"v{i.reply.version}", str(i.reply.patch or "cover"), i.reply.kind.value,
+                  i.reply.sender.name or i.reply.sender.email, i.issue[:90], word)
+    con.print(t)

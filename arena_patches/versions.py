@@ -1,0 +1,293 @@
+"""Version against version, from the mails alone: which patch changed, with its
+interdiff; whether the changelog tells the truth about it; and whether each problem the
+reviewers raised was answered by the next version.
+"""
+from __future__ import annotations
+
+import difflib
+import enum
+import re
+from dataclasses import dataclass
+
+from .model import Claim, Patch, Reply, ReplyKind, Series, Version
+from .runner import DEFAULT, Runner
+
+
+class Change(str, enum.Enum):
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    ADDED = "added"
+    DROPPED = "dropped"
+    UNKNOWN = "unknown"  # one side is missing from the source
+
+
+class Flag(str, enum.Enum):
+    OK = "ok"
+    UNDOCUMENTED = "undocumented"  # changed, and no claim says so
+    CLAIM_WITHOUT_CHANGE = "claim-without-change"
+    NA = "n/a"
+
+
+@dataclass(frozen=True)
+class PatchComparison:
+    number: int
+    change: Change
+    subject: str | None
+    claims: tuple[Claim, ...]
+    flag: Flag
+    interdiff: str
+    patch_ids: tuple[str | None, str | None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    from_version: int
+    to_version: int
+    patches: tuple[PatchComparison, ...]
+    series_claims: tuple[Claim, ...]  # claims that name no patch
+
+
+@dataclass(frozen=True)
+class RobotReport:
+    arch: str | None
+    config: str | None
+    compiler: str | None
+    first_error: str | None
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    reply: Reply
+    issue: str
+    addressed: bool | None  # None: the next version is not in the source
+    evidence: str
+    robot: RobotReport | None = None
+
+
+# ---------------------------------------------------------------- patch identity
+
+def patch_id(p: Patch, runner: Runner = DEFAULT) -> str | None:
+    """`git patch-id --stable`: the same change gives the same id whatever its line numbers."""
+    r = runner.run(["git", "patch-id", "--stable"], input=p.diff.encode(), timeout=60)
+    return r.stdout.split()[0] if r.returncode == 0 and r.stdout.strip() else None
+
+
+def _normalized(diff: str) -> list[str]:
+    """The diff without what moves for reasons of its own: index lines and hunk positions."""
+    out = []
+    for line in diff.splitlines():
+        if line.startswith("index "):
+            continue
+        if line.startswith("@@"):
+            line = "@@" + (line.split("@@", 2)[2] if line.count("@@") >= 2 else "")
+        out.append(line)
+    return out
+
+
+def interdiff(a: Patch, b: Patch) -> str:
+    """A diff of the two diffs, as `git range-diff` shows it, from the mails alone."""
+    return "\n".join(difflib.unified_diff(_normalized(a.diff), _normalized(b.diff),
+                                          f"v-old {a.number}/{a.total}", f"v-new {b.number}/{b.total}",
+                                          lineterm="", n=2))
+
+
+def _title(p: Patch) -> str:
+    return " ".join(p.subject.lower().split())
+
+
+def _similar(a: Patch, b: Patch) -> bool:
+    """The same patch under a new title: it touches some of the same files, and alike."""
+    if not set(a.paths) & set(b.paths):
+        return False
+    return difflib.SequenceMatcher(None, _normalized(a.diff), _normalized(b.diff)).ratio() >= 0.5
+
+
+def _match(a: Version, b: Version) -> list[tuple[int, Patch | None, Patch | None]]:
+    """Rows for the newer version's patch numbers, then for dropped patches: pairs matched
+    by subject, else by number when the old patch's subject is gone and the diffs are alike
+    (a retitled patch); a new subject with a new diff is an added patch."""
+    b_titles = {_title(p) for p in b.patches}
+    by_title = {_title(p): p for p in a.patches}
+    rows: dict[int, tuple[Patch | None, Patch | None]] = {}
+    used = set()
+    for pb in b.patches:
+        pa = by_title.get(_title(pb))
+        if pa is None:
+            cand = a.patch(pb.number)
+            ok = cand is not None and _title(cand) not in b_titles and _similar(cand, pb)
+            pa = cand if ok else None
+        if pa is not None:
+            used.add(pa.number)
+        rows[pb.number] = (pa, pb)
+    for k in range(1, b.total + 1):
+        if k not in rows:
+            old = a.patch(k)
+            rows[k] = (old if old is not None and old.number not in used else None, None)
+            if old is not None:
+                used.add(old.number)
+    out = [(k, pa, pb) for k, (pa, pb) in sorted(rows.items())]
+    out += [(pa.number, pa, None) for pa in a.patches  # dropped
+            if pa.number not in used and _title(pa) not in b_titles]
+    return out
+
+
+# ---------------------------------------------------------------- claims against reality
+
+_IDENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]{3,})(?:\(\))?")
+_SERIES_WIDE = re.compile(r"\brebas", re.I)  # "Rebased on ...": explains any change
+_STOP = {"patch", "patches", "this", "that", "with", "from", "into", "when", "make", "sure",
+         "call", "fix", "use", "add", "the", "and", "for", "after", "before", "some", "required",
+         "architectures", "setting", "mappings", "builds", "individually"}
+
+
+def identifiers(text: str) -> set[str]:
+    """Code-looking words of a claim or review: those with _ or () or CamelCase."""
+    out = set()
+    for m in _IDENT.finditer(text):
+        w = m.group(1)
+        if "_" in w or m.group(0).endswith("()") or (w[0].islower() and any(c.isupper() for c in w)):
+            if w.lower() not in _STOP:
+                out.add(w)
+    return out
+
+
+def _claim_patch(c: Claim, changed: dict[int, str]) -> int | None:
+    """A claim that names no patch belongs to the changed patch whose interdiff has its
+    identifiers (v6->v7 "Call flush_cache_vmap() ..." is about patch 1)."""
+    words = identifiers(c.text)
+    hits = [k for k, d in changed.items() if words and any(w in d for w in words)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comparison:
+    a, b = s.version(a_num), s.version(b_num)
+    claims = [c for c in s.claims if c.from_version == a_num and c.to_version == b_num]
+    if a is None or b is None:
+        return Comparison(a_num, b_num, (), tuple(c for c in claims if c.patch is None))
+    rows = []
+    for k, pa, pb in _match(a, b):
+        if pa is None and pb is None:
+            rows.append((k, Change.UNKNOWN, None, "", (None, None)))
+            continue
+        if pb is None:
+            gap = k in b.missing
+            rows.append((k, Change.UNKNOWN if gap else Change.DROPPED, pa.subject, "", (None, None)))
+            continue
+        if pa is None:
+            known_gap = k <= a.total and k in a.missing
+            rows.append((k, Change.UNKNOWN if known_gap else Change.ADDED, pb.subject, "", (None, None)))
+            continue
+        ia, ib = patch_id(pa, runner), patch_id(pb, runner)
+        same = (ia is not None and ia == ib) or _normalized(pa.diff) == _normalized(pb.diff)
+        # the diff is the same: a changed commit message is still a change worth showing
+        msg_same = pa.commit_message.strip() == pb.commit_message.strip()
+        change = Change.UNCHANGED if same and msg_same else Change.CHANGED
+        idiff = "" if same else interdiff(pa, pb)
+        if same and not msg_same:
+            idiff = "\n".join(difflib.unified_diff(pa.commit_message.splitlines(),
+                                                   pb.commit_message.splitlines(), "message (old)",
+                                                   "message (new)", lineterm="", n=1))
+        rows.append((k, change, pb.subject, idiff, (ia, ib)))
+    changed = {k: d for k, ch, _, d, _ in rows if ch is Change.CHANGED}
+    attributed: dict[int, list[Claim]] = {}
+    series_wide = []
+    for c in claims:
+        k = c.patch if c.patch is not None else _claim_patch(c, changed)
+        if k is None:
+            series_wide.append(c)
+        else:
+            attributed.setdefault(k, []).append(c)
+    rebased = any(_SERIES_WIDE.search(c.text) for c in series_wide)
+    out = []
+    for k, change, subject, idiff, ids in rows:
+        cl = tuple(attributed.get(k, ()))
+        if change is Change.CHANGED:
+            flag = Flag.OK if cl or rebased else Flag.UNDOCUMENTED
+        elif change is Change.UNCHANGED:
+            flag = Flag.CLAIM_WITHOUT_CHANGE if cl else Flag.NA
+        else:
+            flag = Flag.NA
+        out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids))
+    return Comparison(a_num, b_num, tuple(out), tuple(series_wide))
+
+
+def consecutive(s: Series) -> list[tuple[int, int]]:
+    vs = [v.version for v in s.versions]
+    return list(zip(vs, vs[1:]))
+
+
+# ---------------------------------------------------------------- review tracking
+
+_ROBOT = {"config": re.compile(r"^config: (\S+)", re.M), "compiler": re.compile(r"^compiler: (.+)$", re.M)}
+_ROBOT_ERR = re.compile(r"^>>\s+(.+)$", re.M)
+_QUESTION = re.compile(r"[^.?!]*\?")
+
+
+def robot_report(body: str) -> RobotReport:
+    cfg = _ROBOT["config"].search(body)
+    comp = _ROBOT["compiler"].search(body)
+    err = _ROBOT_ERR.search(body)
+    config = cfg.group(1) if cfg else None
+    return RobotReport(arch=config.split("-")[0] if config else None, config=config,
+                       compiler=comp.group(1).strip() if comp else None,
+                       first_error=err.group(1).strip() if err else None)
+
+
+def issue_of(r: Reply) -> str:
+    """The problem a reply raises, in a line."""
+    if r.kind is ReplyKind.BUILD_ROBOT:
+        rep = robot_report(r.body)
+        return f"{rep.arch or '?'} {rep.config or ''}: {rep.first_error or 'build problem'}".strip()
+    text = re.sub(r"\^{2,}\s*", "", r.excerpt).strip()  # the review bot's underline markers
+    q = _QUESTION.search(text)
+    first = q.group(0).strip() if q else re.split(r"(?<=[.!])\s", text, maxsplit=1)[0]
+    return first[:300]
+
+
+def _overlap(a: str, b: str) -> int:
+    wa = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", a)}
+    wb = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", b)}
+    return len(wa & wb)
+
+
+_ASKER_FOR_KIND = {ReplyKind.AI_REVIEW: {"ai"}, ReplyKind.BUILD_ROBOT: {"kernel test robot", "lkp"}}
+
+
+def track(s: Series, comparisons: dict[tuple[int, int], Comparison]) -> list[ReviewItem]:
+    """Each reply that raises something (not the author's own answers), and whether the
+    next version answered it: a changelog claim for that patch from that asker, or the
+    reply's identifiers in that patch's interdiff."""
+    items = []
+    order = [v.version for v in s.versions]
+    for v in s.versions:
+        nxt = next((n for n in order if n > v.version), None)
+        for r in v.replies:
+            if r.kind is ReplyKind.AUTHOR:
+                continue
+            issue = issue_of(r)
+            robot = robot_report(r.body) if r.kind is ReplyKind.BUILD_ROBOT else None
+            if nxt is None or (nxt != v.version + 1 and not any(
+                    c.from_version == v.version for c in s.claims)):
+                items.append(ReviewItem(r, issue, None, "the next version is not in the source", robot))
+                continue
+            comp = comparisons.get((v.version, nxt))
+            claims = [c for c in s.claims if c.from_version == v.version
+                      and (c.patch == r.patch or c.patch is None)]
+            askers = _ASKER_FOR_KIND.get(r.kind, {r.sender.name.split()[0].lower()} if r.sender.name else set())
+            by_asker = [c for c in claims if c.asked_by and c.asked_by in askers]
+            words = identifiers(issue + " " + (robot.first_error or "" if robot else ""))
+            pc = next((p for p in comp.patches if p.number == r.patch), None) if comp else None
+            in_diff = sorted(w for w in words if pc and w in pc.interdiff)
+            if by_asker:
+                best = max(by_asker, key=lambda c: _overlap(c.text, issue + " " + r.excerpt))
+                items.append(ReviewItem(r, issue, True, f"v{v.version}->v{nxt} changelog: "
+                                        f"{best.text}", robot))
+            elif in_diff:
+                items.append(ReviewItem(r, issue, True, f"v{nxt} {r.patch}/{v.total} changes "
+                                        + ", ".join(in_diff[:4]), robot))
+            elif pc is not None and pc.change is Change.UNKNOWN:
+                items.append(ReviewItem(r, issue, None, f"v{nxt} {r.patch} is not in the source", robot))
+            else:
+                items.append(ReviewItem(r, issue, False, "no changelog claim and no change names it",
+                                        robot))
+    return items
