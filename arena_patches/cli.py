@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="to_version", type=int, help="newer version")
     p.add_argument("--interdiff", action="store_true", help="print each changed patch's interdiff")
 
+    p = sub.add_parser("check", help="hold the tree, each applied patch, or loose files "
+                                     "against the spec's invariants")
+    _common(p, tree=True)
+    p.set_defaults(source=None)
+    p.add_argument("--files", help="a directory of C files to judge (no tree needed)")
+    p.add_argument("--version", help="with --source: a version number or 'all'")
+    p.add_argument("--base", help="apply onto this revision instead of guessing the base")
+
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")
@@ -148,6 +156,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_boot(args)
     if cmd == "diff":
         return cmd_diff(args)
+    if cmd == "check":
+        return cmd_check(args)
     if cmd in ("verify", "demo"):
         return cmd_verify(args)
     raise AssertionError(cmd)
@@ -254,6 +264,45 @@ def cmd_diff(args) -> int:
     else:
         text.print_diff(comps, reviews, show_interdiff=args.interdiff)
     return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from pathlib import Path
+    from .invariants import evaluate, rules
+    from .errors import UserError
+    spec = pipeline.load_spec(args.spec)
+    rs = rules.from_spec(spec.raw, spec.path)
+    if not rs:
+        raise UserError(f"{spec.path}: the spec has no [[invariants]]")
+    if args.files:
+        root = Path(args.files)
+        if not root.is_dir():
+            from .errors import bad_input
+            raise bad_input(f"--files {args.files}", "not a directory")
+        results = evaluate.over_texts(rs, evaluate.files_reader(root))
+    elif not args.tree:
+        raise UserError("check needs --tree T (with --source for the series' versions) or --files DIR")
+    else:
+        with ExitStack() as stack, progress(True) as prog:
+            wr = pipeline.open_tree(stack, args.tree, args.work_dir)
+            if args.source or args.version:
+                s = pipeline.load_series(spec, args.source or "lore", wr)
+                applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version),
+                                                args.base, prog)
+                results = evaluate.over_versions(wr, rs, applied)
+            else:
+                head = wr.resolve("HEAD")
+                results = evaluate.over_texts(
+                    rs, lambda path: (lambda r: r.stdout if r.returncode == 0 else None)(
+                        wr.git("show", f"{head}:{path}", check=False)))
+    if args.json:
+        jsonout.dump(jsonout.invariants(results))
+    else:
+        text.print_invariants(results)
+    bad = any(r.verdict in ("regressed", "later", "never") or
+              (r.first_holds is None and any(c.status.value == "fail" for c in r.cells) and
+               all(c.version is None for c in r.cells)) for r in results)
+    return EXIT_FINDINGS if bad else EXIT_OK
 
 
 def cmd_tree_import(args) -> int:

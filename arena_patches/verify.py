@@ -35,6 +35,9 @@ class Verification:
     build: tuple = ()
     build_stats: object = None
     boot: tuple = ()
+    invariants: tuple = ()
+    comparisons: tuple = ()
+    reviews: tuple = ()
 
     @property
     def findings(self) -> bool:
@@ -87,7 +90,42 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
                                                  build.config, build.jobs, build.w1, progress)
             stages.append(_build_outcome(cells))
         boots = _boot_stage(spec, s, wr, applied, build, stages, progress)
-    return Verification(s, applied, tuple(stages), tuple(cells), stats, tuple(boots))
+        invs = _invariant_stage(spec, wr, applied, stages)
+    comps, reviews = _diff_stage(s, stages)
+    return Verification(s, applied, tuple(stages), tuple(cells), stats, tuple(boots), tuple(invs),
+                        tuple(comps), tuple(reviews))
+
+
+def _invariant_stage(spec, wr, applied, stages: list) -> list:
+    from .invariants import evaluate, rules
+    rs = rules.from_spec(spec.raw, spec.path)
+    if not rs:
+        stages.append(StageOutcome("invariants", Status.SKIP, "the spec has no [[invariants]]"))
+        return []
+    if wr is None or not applied:
+        stages.append(StageOutcome("invariants", Status.SKIP,
+                                   "no --tree given" if wr is None else "no version applied"))
+        return []
+    results = evaluate.over_versions(wr, rs, applied)
+    bad = [f"{r.rule.id} {r.verdict}" for r in results if r.verdict in ("regressed", "later", "never")]
+    stages.append(StageOutcome("invariants", Status.FAIL if bad else Status.PASS,
+                               "; ".join(bad) or f"{len(results)} invariants as claimed or better"))
+    return results
+
+
+def _diff_stage(s, stages: list):
+    from . import versions
+    pairs = versions.consecutive(s)
+    comps = [versions.compare(s, a, b) for a, b in pairs]
+    reviews = versions.track(s, {(c.from_version, c.to_version): c for c in comps})
+    undoc = [f"v{c.from_version}->v{c.to_version} {p.number}" for c in comps for p in c.patches
+             if p.flag.value == "undocumented"]
+    open_reviews = [i for i in reviews if i.addressed is False]
+    word = Status.WARN if undoc or open_reviews else Status.PASS
+    stages.append(StageOutcome("diff", word, f"{len(undoc)} undocumented changes"
+                               + (f" ({', '.join(undoc[:6])})" if undoc else "")
+                               + f", {len(open_reviews)} reviews not visibly answered"))
+    return comps, reviews
 
 
 def _boot_stage(spec, s, wr, applied, opts: BuildOptions, stages: list, progress) -> list:
@@ -142,7 +180,9 @@ def to_json(v: Verification) -> dict:
             "series": jsonout.series(v.series),
             "apply": jsonout.apply_results(v.apply),
             "build": jsonout.build_results(v.build, v.build_stats) if v.build_stats else None,
-            "boot": jsonout.boot_results(v.boot) if v.boot else None}
+            "boot": jsonout.boot_results(v.boot) if v.boot else None,
+            "invariants": jsonout.invariants(v.invariants)["invariants"] if v.invariants else None,
+            "diff": jsonout.comparisons(v.comparisons, v.reviews)}
 
 
 def show(v: Verification) -> None:
@@ -154,6 +194,10 @@ def show(v: Verification) -> None:
         text.print_build(v.build, v.build_stats, con)
     if v.boot:
         text.print_boot(v.boot, con)
+    if v.invariants:
+        text.print_invariants(v.invariants, con)
+    if v.comparisons or v.reviews:
+        text.print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
         style = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "red"}
         con.print(f"[{style[s.status.value]}]{s.status.value:5}[/] {s.name}: {s.reason}")
@@ -171,6 +215,10 @@ def expectation_mismatches(v: Verification, expect: dict) -> list[str]:
         if r is None or r.status.value != want:
             out.append(f"boot {target}: expected {want}, got {r.status.value if r else None}"
                        + (f" ({r.detail})" if r and r.detail else ""))
+    verdicts = {r.rule.id: r.verdict for r in v.invariants}
+    for inv, want in sorted(expect.get("invariants", {}).items()):
+        if verdicts.get(inv) != want:
+            out.append(f"invariant {inv}: expected {want}, got {verdicts.get(inv)}")
     cells = {(f"v{c.version}", c.patch, c.target): c for c in v.build}
     for ver, per_target in sorted(expect.get("build", {}).items()):
         for target, statuses in sorted(per_target.items()):

@@ -130,3 +130,12 @@ def comparisons(comps, reviews) -> dict[str, Any]:
                          "arch": i.robot.arch, "config": i.robot.config,
                          "compiler": i.robot.compiler, "first_error": i.robot.first_error}}
                     for i in reviews]}
+
+
+def invariants(results) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "invariants": [{
+        "id": r.rule.id, "claim": r.rule.claim, "kind": r.rule.kind, "file": r.rule.file,
+        "function": r.rule.function, "claimed_in": r.rule.claimed_in, "patch": r.rule.patch,
+        "results": [{"version": c.version, "patch": c.patch, "status": c.status.value,
+                     "detail": c.detail} for c in r.cells],
+        "first_holds": r.first_holds, "verdict": r.verdict} for r in results]}

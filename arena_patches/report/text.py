@@ -175,3 +175,27 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
         t.add_row(f"v{i.reply.version}", str(i.reply.patch or "cover"), i.reply.kind.value,
                   i.reply.sender.name or i.reply.sender.email, i.issue[:90], word)
     con.print(t)
+
+
+def print_invariants(results, con: Console | None = None) -> None:
+    con = con or console()
+    cols = list(dict.fromkeys((c.version, c.patch) for r in results for c in r.cells))
+    t = Table(title="invariants (version × patch)")
+    t.add_column("invariant")
+    for v, k in cols:
+        t.add_column("tree" if v is None else f"v{v} {k}", justify="center")
+    t.add_column("claimed")
+    t.add_column("verdict")
+    for r in results:
+        by = {(c.version, c.patch): c for c in r.cells}
+        cells = [f"[{_STATUS_STYLE[by[c].status.value]}]{by[c].status.value}[/]" if c in by else ""
+                 for c in cols]
+        t.add_row(r.rule.id, *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
+                  if r.rule.claimed_in else "-", r.verdict)
+    con.print(t)
+    for r in results:
+        for c in r.cells:
+            if c.status.value == "fail":
+                where = "tree" if c.version is None else f"v{c.version} {c.patch}"
+                con.print(f"{r.rule.id} {where}: {c.detail}", markup=False)
+                break

@@ -1,0 +1,168 @@
+"""Kernel C through tree-sitter-c: functions, calls in order, includes, parse errors.
+
+tree-sitter parses C, not the preprocessor, so kernel idioms are first rewritten in place
+(same line count, so reported lines stay true): iterator macros (`list_for_each_entry(a,
+b, c) stmt`) become `for (;;) stmt`, a type passed to a macro (`container_of(p, struct
+t, m)`) becomes an identifier, and attribute macros (`__bpf_kfunc`, `__init`) are blanked.
+File-scope macro lines (BTF_ID_FLAGS, late_initcall) may stay unparsed: only errors inside
+function bodies count as "does not parse" (a missing `;` is one).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+_ITER = re.compile(r"\b(\w*for_each\w*|\w*_foreach\w*)\s*\(")
+_TYPE_ARG = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
+_ATTRS = re.compile(r"\b(__bpf_kfunc|__init|__exit|__always_inline|__maybe_unused|__must_check|"
+                    r"noinline|notrace|__cold|__weak|__ref|__used|__noreturn|__printf\([^)]*\)|"
+                    r"__acquires\([^)]*\)|__releases\([^)]*\)|__must_hold\([^)]*\))")
+_FILE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*\((?:[^;{}()]|\([^()]*\))*\)[ \t]*$", re.M)
+_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+_BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*))?\)", re.M)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    return Parser(Language(tree_sitter_c.language()))
+
+
+def _blank(s: str) -> str:
+    return "".join(c if c == "\n" else " " for c in s)
+
+
+def _close_paren(text: str, i: int) -> int:
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "(":
+            depth += 1
+        elif text[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+_SCOPED = re.compile(r"\bscoped_guard\s*\(")
+
+
+def preprocess(text: str) -> str:
+    out = _FILE_MACRO.sub(lambda m: _blank(m.group(0)), text)  # BTF_ID_FLAGS(...) lines
+    pos = 0
+    while (m := _SCOPED.search(out, pos)):  # scoped_guard(k, &l) { } -> if (__scoped_guard(k, &l)) { }
+        end = _close_paren(out, m.end() - 1)
+        if end < 0:
+            break
+        out = out[:m.start()] + "if (__scoped_guard(" + out[m.end():end + 1] + ")" + out[end + 1:]
+        pos = m.start() + 5
+    out = _ATTRS.sub(lambda m: _blank(m.group(0)), out)
+    out = _TYPE_ARG.sub(lambda m: f"{m.group(1)}_{m.group(2)}".ljust(len(m.group(0))), out)
+    pos = 0
+    while True:  # list_for_each_entry(a, b, c) stmt -> for (a, b, c;;) stmt: the calls stay
+        m = _ITER.search(out, pos)
+        if not m:
+            return out
+        end = _close_paren(out, m.end() - 1)
+        if end < 0:
+            return out
+        if out[end + 1:].lstrip().startswith(";"):  # a call that only looks like an iterator
+            pos = m.end()
+            continue
+        args = out[m.end():end]
+        out = out[:m.start()] + f"for ({args};;)" + out[end + 1:]
+        pos = m.start() + 4
+
+
+@dataclass
+class Function:
+    name: str
+    node: Node
+    start_line: int
+    end_line: int
+
+
+@dataclass
+class CFile:
+    path: str
+    text: str
+    source: bytes
+    root: Node
+    functions: dict[str, Function] = field(default_factory=dict)
+
+    def node_text(self, n: Node) -> str:
+        return self.source[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+    @property
+    def includes(self) -> list[str]:
+        return _INCLUDE.findall(self.text)
+
+    def btf_flags(self) -> dict[str, set[str]]:
+        """BTF_ID_FLAGS(func, name, A | B) entries: name -> flags (read from the text)."""
+        return {m.group(1): {f.strip() for f in (m.group(2) or "").split("|") if f.strip()}
+                for m in _BTF_FLAGS.finditer(self.text)}
+
+    def parse_errors(self) -> list[tuple[str, int, str]]:
+        """(function, line, what) for every ERROR or MISSING node inside a function body."""
+        out = []
+        for f in self.functions.values():
+            stack = [f.node]
+            while stack:
+                n = stack.pop()
+                if n.is_missing:
+                    out.append((f.name, n.start_point[0] + 1, f"missing '{n.type}'"))
+                elif n.type == "ERROR":
+                    out.append((f.name, n.start_point[0] + 1,
+                                f"cannot parse {self.node_text(n)[:40]!r}"))
+                stack.extend(n.children)
+        # an unparsed region can swallow a function whole: compare with what looks like one
+        expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", self.text, re.M))
+        for name in sorted(expected - set(self.functions) - {"if", "for", "while", "switch"}):
+            line = next((i + 1 for i, l in enumerate(self.text.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
+            out.append((name, line, "the function does not parse"))
+        return sorted(out, key=lambda x: x[1])
+
+
+def _declarator_name(n: Node, src: bytes) -> str | None:
+    d = n.child_by_field_name("declarator")
+    while d is not None:
+        if d.type == "function_declarator":
+            inner = d.child_by_field_name("declarator")
+            while inner is not None and inner.type in ("pointer_declarator", "parenthesized_declarator"):
+                inner = inner.child_by_field_name("declarator") or (inner.children[-1] if inner.children else None)
+            return src[inner.start_byte:inner.end_byte].decode() if inner is not None else None
+        d = d.child_by_field_name("declarator")
+    return None
+
+
+def parse(text: str, path: str = "<file>") -> CFile:
+    src = preprocess(text).encode()
+    tree = _parser().parse(src)
+    cf = CFile(path, text, src, tree.root_node)
+    stack = [tree.root_node]
+    while stack:
+        n = stack.pop()
+        if n.type == "function_definition":
+            name = _declarator_name(n, src)
+            if name:
+                cf.functions[name] = Function(name, n, n.start_point[0] + 1, n.end_point[0] + 1)
+            continue
+        stack.extend(n.children)
+    return cf
+
+
+def calls_in(cf: CFile, n: Node) -> list[tuple[str, Node]]:
+    """Every call under n, in source order: (callee name, call node)."""
+    out = []
+    stack = [n]
+    while stack:
+        x = stack.pop()
+        if x.type == "call_expression":
+            fn = x.child_by_field_name("function")
+            if fn is not None:
+                out.append((cf.node_text(fn).strip(), x))
+        stack.extend(reversed(x.children))
+    return sorted(out, key=lambda c: c[1].start_byte)

@@ -1,0 +1,207 @@
+"""Invariant rules as data (the spec's [[invariants]]) and their evaluation on C text.
+
+Kinds: parses, include, function, calls, not-calls, called-after (B after A on every
+path), lock-balanced, acquires, not-acquires, call-under-lock, call-not-under-lock,
+no-double-unlock, btf-flag (a BTF_ID_FLAGS entry has / lacks a flag), error-path-calls,
+regex. Names in callee/first/then/lock are regular expressions (fullmatch; "a|b").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import bad_input
+from ..model import Status
+from . import cparse, locks
+
+KINDS = ("parses", "include", "function", "calls", "not-calls", "called-after", "lock-balanced",
+         "acquires", "not-acquires", "call-under-lock", "call-not-under-lock", "no-double-unlock",
+         "btf-flag", "error-path-calls", "regex")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    file: str
+    claim: str
+    claimed_in: int | None
+    patch: int | None
+    function: str | None = None
+    args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        return self.args.get(name, default)
+
+
+def from_spec(raw: dict, origin: str) -> list[Rule]:
+    out = []
+    for i, d in enumerate(raw.get("invariants", [])):
+        where = f"{origin}: [[invariants]] #{i + 1}"
+        if not isinstance(d, dict) or d.get("kind") not in KINDS or not d.get("id") or not d.get("file"):
+            raise bad_input(where, f"needs id, file and a kind among {', '.join(KINDS)}")
+        known = {"id", "kind", "file", "claim", "claimed_in", "patch", "function"}
+        out.append(Rule(d["id"], d["kind"], d["file"], d.get("claim", ""), d.get("claimed_in"),
+                        d.get("patch"), d.get("function"), {k: v for k, v in d.items() if k not in known}))
+    return out
+
+
+def _rx(pattern: str) -> re.Pattern:
+    return re.compile(rf"(?:{pattern})")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    detail: str
+
+
+def _fn(cf: cparse.CFile, rule: Rule) -> Verdict | None:
+    if rule.function and rule.function not in cf.functions:
+        return Verdict(Status.SKIP, f"{rule.function}() is not in {rule.file}")
+    return None
+
+
+def _locks(a: locks.Analysis, pattern: str | None):
+    rx = _rx(pattern) if pattern else None
+    return lambda names: {n for n in names if rx is None or rx.fullmatch(n)}
+
+
+def evaluate(rule: Rule, text: str | None) -> Verdict:
+    if text is None:
+        return Verdict(Status.SKIP, f"{rule.file} does not exist here")
+    cf = cparse.parse(text, rule.file)
+    k = rule.kind
+    if k == "parses":
+        errs = cf.parse_errors()
+        return Verdict(Status.FAIL, "; ".join(f"{fn}() line {ln}: {what}" for fn, ln, what in errs[:4])) \
+            if errs else Verdict(Status.PASS, f"{len(cf.functions)} functions parse")
+    if k == "include":
+        h = rule.arg("header")
+        return Verdict(Status.PASS, f"includes <{h}>") if h in cf.includes else \
+            Verdict(Status.FAIL, f"<{h}> is not included")
+    if k == "btf-flag":
+        flags = cf.btf_flags()
+        rx = _rx(rule.function or ".*")
+        names = [n for n in flags if rx.fullmatch(n)]
+        if not names:
+            return Verdict(Status.SKIP, f"no BTF_ID_FLAGS entry matches {rule.function}")
+        flag, want = rule.arg("flag"), rule.arg("present", True)
+        wrong = [n for n in names if (flag in flags[n]) != want]
+        what = "has" if want else "lacks"
+        return Verdict(Status.FAIL, f"{', '.join(wrong)} {'lacks' if want else 'has'} {flag}") if wrong \
+            else Verdict(Status.PASS, f"{', '.join(names)} {what} {flag}")
+    if k == "regex":
+        if rule.function and rule.function not in cf.functions:
+            return Verdict(Status.SKIP, f"{rule.function}() is not in {rule.file}")
+        if rule.function:  # the function's own lines, as written (not as preprocessed)
+            f = cf.functions[rule.function]
+            scope = "\n".join(text.splitlines()[f.start_line - 1:f.end_line])
+        else:
+            scope = text
+        found = re.search(rule.arg("pattern"), scope, re.M) is not None
+        want = rule.arg("present", True)
+        return Verdict(Status.PASS if found == want else Status.FAIL,
+                       f"/{rule.arg('pattern')}/ {'found' if found else 'not found'}")
+    if k == "function":
+        return Verdict(Status.PASS, f"{rule.function}() exists") if rule.function in cf.functions \
+            else Verdict(Status.FAIL, f"{rule.function}() is missing")
+    skip = _fn(cf, rule)
+    if skip:
+        return skip
+    fn = cf.functions[rule.function]
+    if k in ("calls", "not-calls"):
+        rx = _rx(rule.arg("callee"))
+        hits = [(n, c.start_point[0] + 1) for n, c in cparse.calls_in(cf, fn.node) if rx.fullmatch(n)]
+        if k == "calls":
+            return Verdict(Status.PASS, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
+                Verdict(Status.FAIL, f"{rule.function}() never calls {rule.arg('callee')}")
+        return Verdict(Status.FAIL, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
+            Verdict(Status.PASS, f"{rule.function}() does not call {rule.arg('callee')}")
+    if k == "error-path-calls":
+        return _error_path(cf, fn, rule)
+    first, then = rule.arg("first"), rule.arg("then")
+    order = []
+    if k == "called-after":
+        names = {n for n, _ in cparse.calls_in(cf, fn.node)}
+        order = [(a, b) for a in names if _rx(first).fullmatch(a) for b in names if _rx(then).fullmatch(b)]
+        if not any(_rx(first).fullmatch(n) for n in names):
+            return Verdict(Status.SKIP, f"{rule.function}() does not call {first}")
+        if not order:
+            return Verdict(Status.FAIL, f"{rule.function}() calls {first} but never {then}")
+    a = locks.analyse(cf, rule.function, order)
+    match = _locks(a, rule.arg("lock"))
+    if k == "called-after":
+        bad = [(ln, how) for ln, how, states in a.exits if any(s.pending for s in states)]
+        return Verdict(Status.FAIL, "; ".join(f"the path leaving at line {ln} ({how}) calls {first} "
+                                               f"without {then} after it" for ln, how in bad[:3])) \
+            if bad else Verdict(Status.PASS, f"{then} follows {first} on every path")
+    if k == "lock-balanced":
+        bad = [(ln, how, sorted(set().union(*(match(s.held) for s in st)))) for ln, how, st in a.exits
+               if any(match(s.held) for s in st)]
+        if bad:
+            return Verdict(Status.FAIL, "; ".join(f"{', '.join(l)} still held at the {how} on line {ln}"
+                                                   for ln, how, l in bad[:3]))
+        taken = sorted({l for l, _ in a.acquired if match({l})})
+        return Verdict(Status.PASS, f"{', '.join(taken) or 'no lock'} released on all "
+                                    f"{len(a.exits)} exits")
+    if k in ("acquires", "not-acquires"):
+        taken = [(l, ln) for l, ln in a.acquired if match({l})]
+        if (k == "acquires") == bool(taken):
+            return Verdict(Status.PASS, f"takes {taken[0][0]} at line {taken[0][1]}" if taken
+                           else f"takes no lock matching {rule.arg('lock')}")
+        return Verdict(Status.FAIL, f"takes {taken[0][0]} at line {taken[0][1]}" if taken
+                       else f"takes no lock matching {rule.arg('lock')}")
+    if k in ("call-under-lock", "call-not-under-lock"):
+        rx = _rx(rule.arg("callee"))
+        events = [c for c in a.calls if rx.fullmatch(c.name)]
+        if not events:
+            return Verdict(Status.SKIP, f"{rule.function}() does not call {rule.arg('callee')}")
+        under = k == "call-under-lock"
+        bad = [c for c in events if any(bool(match(s.all_held)) != under for s in c.states)]
+        if bad:
+            c = bad[0]
+            return Verdict(Status.FAIL, f"{c.name}() at line {c.line} runs "
+                           f"{'without' if under else 'with'} {rule.arg('lock')} held on some path")
+        return Verdict(Status.PASS, f"every {rule.arg('callee')}() call ({len(events)}) runs "
+                                    f"{'under' if under else 'outside'} {rule.arg('lock')}")
+    if k == "no-double-unlock":
+        dbl = [(l, ln) for l, ln in a.double_unlocks if match({l})]
+        return Verdict(Status.FAIL, f"{dbl[0][0]} released at line {dbl[0][1]} when not held on some path") \
+            if dbl else Verdict(Status.PASS, "no lock released twice")
+    raise AssertionError(k)
+
+
+def _error_path(cf: cparse.CFile, fn: cparse.Function, rule: Rule) -> Verdict:
+    """After `after(...)`, the `if` that tests its result, and where its branch goes
+    (following a goto to its label), must call every one of `callees`."""
+    rx = _rx(rule.arg("after"))
+    calls = cparse.calls_in(cf, fn.node)
+    site = next((c for n, c in calls if rx.fullmatch(n)), None)
+    if site is None:
+        return Verdict(Status.SKIP, f"{rule.function}() does not call {rule.arg('after')}")
+    # the statement holding the call, then the next if statement
+    stmt = site
+    while stmt.parent is not None and stmt.parent.type != "compound_statement":
+        stmt = stmt.parent
+    branch = stmt if stmt.type == "if_statement" else None
+    sib = stmt.next_named_sibling
+    while branch is None and sib is not None:
+        if sib.type == "if_statement":
+            branch = sib
+        sib = sib.next_named_sibling
+    if branch is None:
+        return Verdict(Status.FAIL, f"no error check after {rule.arg('after')}()")
+    body = branch.child_by_field_name("consequence")
+    names = {n for n, _ in cparse.calls_in(cf, body)}
+    for g in re.findall(r"\bgoto\s+(\w+)\s*;", cf.node_text(body)):
+        label_at = re.search(rf"^\s*{g}\s*:", cf.node_text(fn.node), re.M)
+        if label_at:
+            rest_start = fn.node.start_byte + label_at.start()
+            names |= {n for n, c in calls if c.start_byte >= rest_start}
+    missing = [c for c in rule.arg("callees", []) if not any(_rx(c).fullmatch(n) for n in names)]
+    line = branch.start_point[0] + 1
+    return Verdict(Status.FAIL, f"the error path at line {line} does not call {', '.join(missing)}") \
+        if missing else Verdict(Status.PASS, f"the error path at line {line} calls "
+                                             f"{', '.join(rule.arg('callees', []))}")

@@ -1,0 +1,97 @@
+"""Invariant verdicts on C fixtures that mimic the series' bugs, and on 6.12's arena.c."""
+from pathlib import Path
+
+import pytest
+
+from arena_patches.invariants import cparse, locks, rules
+from arena_patches.model import Status
+
+FIX = Path(__file__).parent / "fixtures" / "c"
+LOCKING = (FIX / "locking.c").read_text()
+
+
+def verdict(kind, function=None, text=LOCKING, **args):
+    r = rules.Rule("t", kind, "x.c", "", None, None, function, args)
+    return rules.evaluate(r, text)
+
+
+def test_fixture_parses_with_kernel_macros():
+    cf = cparse.parse(LOCKING)
+    assert cf.parse_errors() == []
+    assert {"fault_with_guard", "scoped_and_trylock", "map_alloc"} <= set(cf.functions)
+
+
+def test_missing_semicolon_is_caught_without_a_compiler():
+    v = verdict("parses", text=(FIX / "missing_semicolon.c").read_text())
+    assert v.status is Status.FAIL and "arena_alloc_pages() line 11" in v.detail
+    assert verdict("parses").status is Status.PASS
+
+
+def test_conditional_lock_leaked_on_one_path():
+    v = verdict("lock-balanced", "free_pages_leaky", lock=r"arena->spinlock")
+    assert v.status is Status.FAIL and "still held at the return on line 16" in v.detail
+    assert verdict("lock-balanced", "free_pages_balanced", lock=r"arena->spinlock").status is Status.PASS
+    assert verdict("acquires", "free_pages_balanced", lock=r"arena->spinlock").status is Status.PASS
+    assert verdict("not-acquires", "free_pages_balanced", lock=r"arena->lock").status is Status.PASS
+
+
+def test_double_unlock_on_error_paths():
+    v = verdict("no-double-unlock", "alloc_pages_double_unlock")
+    assert v.status is Status.FAIL and "arena->lock released at line 58" in v.detail
+    assert verdict("no-double-unlock", "free_pages_balanced").status is Status.PASS
+
+
+def test_call_order_broken_on_one_branch():
+    v = verdict("called-after", "map_pages_no_flush", first="apply_to_page_range",
+                then="flush_cache_vmap|flush_vmap_cache")
+    assert v.status is Status.FAIL and "leaving at line 69" in v.detail
+    assert verdict("called-after", "map_pages_flushed", first="apply_to_page_range",
+                   then="flush_cache_vmap").status is Status.PASS
+
+
+def test_guards_iterators_and_calls_under_lock():
+    assert verdict("call-under-lock", "fault_with_guard", callee="page_ref_add",
+                   lock=r"arena->lock").status is Status.PASS
+    assert verdict("lock-balanced", "fault_with_guard").status is Status.PASS  # guard() releases
+    v = verdict("call-under-lock", "fault_ref_outside_lock", callee="page_ref_add", lock="arena->spinlock")
+    assert v.status is Status.FAIL and "page_ref_add() at line 111" in v.detail
+    assert verdict("lock-balanced", "scoped_and_trylock").status is Status.PASS
+    a = locks.analyse(cparse.parse(LOCKING), "scoped_and_trylock")
+    (touch_in_scope, touch_after_try) = [c for c in a.calls if c.name == "touch"]
+    assert all(s.all_held == {"arena->lock"} for s in touch_in_scope.states)
+    assert all(s.all_held == {"arena->other"} for s in touch_after_try.states)
+
+
+def test_btf_flags_includes_error_paths_and_regex():
+    assert verdict("btf-flag", "bpf_arena_.*", flag="KF_SLEEPABLE", present=False).detail == \
+        "bpf_arena_alloc_pages has KF_SLEEPABLE"
+    assert verdict("btf-flag", "bpf_arena_free_pages", flag="KF_SLEEPABLE", present=False).status is Status.PASS
+    assert verdict("include", header="linux/llist.h").status is Status.PASS
+    assert verdict("include", header="asm/tlbflush.h").status is Status.FAIL
+    v = verdict("error-path-calls", "map_alloc", after="populate_pgtable_except_pte",
+                callees=["range_tree_destroy", "bpf_map_area_free"])
+    assert v.status is Status.PASS, v.detail
+    v = verdict("error-path-calls", "map_alloc", after="range_tree_set",
+                callees=["range_tree_destroy", "bpf_map_area_free"])
+    assert v.status is Status.FAIL and "range_tree_destroy" in v.detail
+    assert verdict("regex", "map_alloc", pattern=r"NUMA_NO_NODE").status is Status.PASS
+    assert verdict("calls", "nope", callee="x").status is Status.SKIP
+    assert rules.evaluate(rules.Rule("t", "parses", "gone.c", "", None, None), None).status is Status.SKIP
+
+
+def test_real_6_12_arena_c():
+    from tests.kernel import kernel_tree
+    text = (kernel_tree() / "kernel/bpf/arena.c").read_text()
+    cf = cparse.parse(text)
+    assert cf.parse_errors() == [] and len(cf.functions) >= 30
+    # 6.12 locks the arena with a mutex guard in alloc, free and fault
+    for fn in ("arena_alloc_pages", "arena_free_pages", "arena_vm_fault"):
+        a = locks.analyse(cf, fn)
+        assert {l for l, _ in a.acquired} == {"arena->lock"}, fn
+        assert a.double_unlocks == []
+        assert all(s.held == frozenset() for _, _, st in a.exits for s in st)  # the guard does it
+        in_scope = [st for ln, how, st in a.exits if how == "return" and any(s.guards for s in st)]
+        assert bool(in_scope) == (fn != "arena_free_pages"), fn  # free returns only before it
+    free = locks.analyse(cf, "arena_free_pages")
+    assert all("arena->lock" in h for _, hs in free.held_at_calls("vm_area_unmap_pages") for h in hs)
+    assert cf.btf_flags()["bpf_arena_alloc_pages"] == {"KF_TRUSTED_ARGS", "KF_SLEEPABLE"}
