@@ -117,12 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="skip the build stage")
     p.add_argument("--no-boot", action="store_true", help="skip the boot stage")
     p.add_argument("--boot-targets", help="comma list (default: the spec's [boot] targets)")
+    p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
+    p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")
     p.add_argument("--demo", action="store_true",
                    help="verify the embedded demo series on the Debian 6.12 kernel (offline)")
 
     p = sub.add_parser("demo", help="the embedded default: same as verify --demo")
     p.add_argument("--json", action="store_true")
     p.add_argument("--work-dir")
+    p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
+    p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")
     return ap
 
 

@@ -252,10 +252,18 @@ def run(args) -> int:
                             args.base, prog, BuildOptions(args.targets, args.toolchain, args.config,
                                                           args.jobs, args.w1, not args.no_build,
                                                           not args.no_boot, args.boot_targets))
+    doc = to_json(result)
     if args.json:
-        jsonout.dump(to_json(result))
+        jsonout.dump(doc)
     else:
         show(result)
+    if getattr(args, "report_dir", None):
+        from .report import files
+        written = files.write(doc, Path(args.report_dir))
+        print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if getattr(args, "mail", False):
+        from .report import files
+        print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
     if args.command == "demo":
         wrong = expectation_mismatches(result, expect)
         for w in wrong:
