@@ -32,6 +32,12 @@ from .tree import WorkRepo, git
 # compiler messages then use plain quotes whatever the user's locale.
 C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 COLD_TIMEOUT = 3600.0
+
+
+def ccache_portable(root: Path) -> dict[str, str]:
+    """Every work dir lays out its worktree and O= dirs alike (root/wt/build, root/builds/X):
+    with paths made relative to the root, one work dir's compiles serve another's."""
+    return {"CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1"}
 STEP_TIMEOUT = 1800.0
 _CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
 _NOT_KERNEL = ("tools/", "samples/", "Documentation/", "scripts/", "usr/")
@@ -258,7 +264,7 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     ccache_dir = os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
     ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
                toolchain_id(wr.runner, tc), stats,
-               {"CCACHE_DIR": ccache_dir, **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0",
+               {"CCACHE_DIR": ccache_dir, **ccache_portable(wr.root), **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0",
                 "KBUILD_BUILD_USER": "arena-patches", "KBUILD_BUILD_HOST": "arena-patches"})
     cache_dir = wr.root / "build-cache"
     first_base = next((r.base for r in applied), None)

@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="with --source: a version number or 'all'")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
 
+    p = sub.add_parser("backport", help="carry a version to a stable tree; say what stands in the way")
+    _common(p)
+    p.add_argument("--to", required=True, help="the stable tree (a git tree; only read)")
+    p.add_argument("--version", help="the version to carry (default: the newest)")
+    p.add_argument("--upstream", help="a newer tree: name the commit that introduced each missing piece")
+    p.add_argument("--work-dir")
+
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")
@@ -162,6 +169,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_diff(args)
     if cmd == "check":
         return cmd_check(args)
+    if cmd == "backport":
+        return cmd_backport(args)
     if cmd in ("verify", "demo"):
         return cmd_verify(args)
     raise AssertionError(cmd)
@@ -307,6 +316,27 @@ def cmd_check(args) -> int:
               (r.first_holds is None and any(c.status.value == "fail" for c in r.cells) and
                all(c.version is None for c in r.cells)) for r in results)
     return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_backport(args) -> int:
+    from pathlib import Path
+    from . import backport
+    spec = pipeline.load_spec(args.spec)
+    with ExitStack() as stack, progress(True) as prog:
+        wr = pipeline.open_tree(stack, args.to, args.work_dir)
+        s = pipeline.load_series(spec, args.source)
+        (n,) = pipeline.pick_versions(s, args.version or str(s.versions[-1].version))
+        upstream = None
+        if args.upstream:
+            from . import tree as tree_mod
+            upstream = tree_mod.open_user_tree(args.upstream).path
+        target, patches = backport.backport(wr, s.version(n), upstream, None, prog)
+    doc = jsonout.backport(str(args.to), target, n, patches)
+    if args.json:
+        jsonout.dump(doc)
+    else:
+        text.print_backport(doc)
+    return EXIT_FINDINGS if any(p.status != "applied" for p in patches) else EXIT_OK
 
 
 def cmd_tree_import(args) -> int:

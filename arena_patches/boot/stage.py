@@ -79,6 +79,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     cfg = boot_config(series_kconfig, t)
     out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}"
     env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache"),
+           **build_mod.ccache_portable(wr.root),
            **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
            "KBUILD_BUILD_HOST": "arena-patches"}
     ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / "build", jobs, False,

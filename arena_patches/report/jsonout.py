@@ -139,3 +139,14 @@ def invariants(results) -> dict[str, Any]:
         "results": [{"version": c.version, "patch": c.patch, "status": c.status.value,
                      "detail": c.detail} for c in r.cells],
         "first_holds": r.first_holds, "verdict": r.verdict} for r in results]}
+
+
+def backport(target_tree: str, target: str, version: int, patches) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "target_tree": target_tree, "target_commit": target,
+            "version": version, "patches": [{
+                "number": p.number, "status": p.status, "detail": p.detail,
+                "hunks": [{"file": h.file, "header": h.header, "status": h.status, "class": h.klass}
+                          for h in p.hunks],
+                "missing": [{"identifier": m.identifier, "kind": m.kind,
+                             "defined_upstream": m.defined_upstream} for m in p.missing]}
+                for p in patches]}

@@ -199,3 +199,18 @@ def print_invariants(results, con: Console | None = None) -> None:
                 where = "tree" if c.version is None else f"v{c.version} {c.patch}"
                 con.print(f"{r.rule.id} {where}: {c.detail}", markup=False)
                 break
+
+
+def print_backport(doc: dict, con: Console | None = None) -> None:
+    con = con or console()
+    con.print(f"backport of v{doc['version']} onto {doc['target_tree']} ({doc['target_commit'][:12]})")
+    for p in doc["patches"]:
+        style = {"applied": "green", "conflict": "red", "skipped": "dim"}[p["status"]]
+        con.print(f"[{style}]{p['number']}: {p['status']}[/] {p['detail']}")
+        for h in p["hunks"]:
+            if h["status"] == "failed":
+                con.print(f"    {h['file']} {h['header']}: {h['class']}", markup=False)
+        if p["missing"]:
+            con.print("    missing: " + ", ".join(
+                f"{m['identifier']} ({m['kind']}" + (f", {m['defined_upstream'][:12]}" if m["defined_upstream"] else "")
+                + ")" for m in p["missing"]), markup=False)
