@@ -49,6 +49,7 @@ class BackportPatch:
     hunks: tuple[HunkResult, ...]
     missing: tuple[Missing, ...]
     detail: str = ""
+    commit: str | None = None
 
 
 # ---------------------------------------------------------------- identifiers
@@ -201,7 +202,8 @@ def backport(wr: WorkRepo, v: Version, upstream: Path | None = None, base: str |
             if r.commit:
                 hunks = tuple(HunkResult(f, h, "applied", None) for f, h in _headers(p))
                 results.append(BackportPatch(k, "applied", hunks, tuple(missing),
-                                             "applied with 3-way" if r.status is ApplyStatus.APPLIED_3WAY else ""))
+                                             "applied with 3-way" if r.status is ApplyStatus.APPLIED_3WAY else "",
+                                             r.commit))
                 continue
             broken = True
             results.append(BackportPatch(k, "conflict", tuple(classify_hunks(wr, wt, p)),
@@ -215,3 +217,13 @@ def _headers(p: Patch) -> list[tuple[str, str]]:
                 for pf in unidiff.PatchSet(p.diff) for h in pf]
     except unidiff.UnidiffParseError:
         return []
+
+
+def as_applied(v: Version, target: str, patches: list[BackportPatch]):
+    """The backport as apply results, so the build stage can take it as it takes a version."""
+    from .apply import BaseRule, PatchResult, VersionResult
+    status = {"applied": ApplyStatus.APPLIED, "conflict": ApplyStatus.CONFLICT,
+              "skipped": ApplyStatus.SKIPPED}
+    return VersionResult(v.version, target, BaseRule.FLAG, "the stable tree's HEAD",
+                         tuple(PatchResult(p.number, status[p.status], p.commit, (), p.detail)
+                               for p in patches))

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="the version to carry (default: the newest)")
     p.add_argument("--upstream", help="a newer tree: name the commit that introduced each missing piece")
     p.add_argument("--work-dir")
+    p.add_argument("--build", action="store_true",
+                   help="when every patch applies, build the result on the spec's targets")
+    p.add_argument("--targets", help="with --build: comma list of targets")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
 
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
@@ -331,12 +335,24 @@ def cmd_backport(args) -> int:
             from . import tree as tree_mod
             upstream = tree_mod.open_user_tree(args.upstream).path
         target, patches = backport.backport(wr, s.version(n), upstream, None, prog)
+        cells = stats = None
+        if args.build and all(p.status == "applied" for p in patches):
+            applied = (backport.as_applied(s.version(n), target, patches),)
+            cells, stats = pipeline.build_series(spec, s, wr, applied, args.targets, None, None,
+                                                 args.jobs, False, prog)
     doc = jsonout.backport(str(args.to), target, n, patches)
+    if cells is not None:
+        doc["build"] = jsonout.build_results(cells, stats)
+    elif args.build:
+        doc["build"] = None  # not every patch applied: nothing to build
     if args.json:
         jsonout.dump(doc)
     else:
         text.print_backport(doc)
-    return EXIT_FINDINGS if any(p.status != "applied" for p in patches) else EXIT_OK
+        if cells is not None:
+            text.print_build(cells, stats)
+    failed = cells is not None and any(c.status.value == "fail" for c in cells)
+    return EXIT_FINDINGS if failed or any(p.status != "applied" for p in patches) else EXIT_OK
 
 
 def cmd_tree_import(args) -> int:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -35,3 +37,16 @@ def fresh_build_cache(w: Path) -> None:
     import shutil
     for cache in w.glob("trees/*/build-cache"):
         shutil.rmtree(cache)
+
+
+@contextmanager
+def demo_on_kernel(mails: Path) -> Iterator[tuple]:
+    """The demo series written on the real 6.12 kernel and applied (v1..v3), in the
+    persistent test work dir: yields (kernel, spec, series, work repo, apply results)."""
+    from arena_patches import mkseries, pipeline, spec as spec_mod
+    kernel = kernel_tree()
+    mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), mails, tag="demo")
+    spec = spec_mod.load(str(demo.SPEC))
+    s = pipeline.load_series(spec, str(mails))
+    with tree.work_repo(tree.open_user_tree(kernel), work_dir()) as wr:
+        yield kernel, spec, s, wr, pipeline.apply_series(s, wr, [1, 2, 3])

@@ -76,3 +76,35 @@ def test_real_v6_onto_6_12(lore_dir, tmp_path):
                                                         "file-absent", "preimage-absent")
     classes = {h.klass for p in patches for h in p.hunks if h.status == "failed"}
     assert {"context-drift", "function-absent", "preimage-absent"} <= classes
+
+
+def test_a_backport_that_applies_is_built(tmp_path, capsys, monkeypatch):
+    """The build stage takes the backport as it takes a version (a fake make: no kernel)."""
+    from arena_patches import build
+    stable = gittree.make(tmp_path / "stable", {"kernel/a.c": "int a;\n"})
+    p1 = PatchSpec("k: one", "x", (Edit("kernel/a.c", "int a;\n", "int a = 1;\n"),))
+    src = tmp_path / "m"
+    mkseries.write(stable, "HEAD", "k: series", [VersionSpec(1, (p1,))], src, tag="ok")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[series]\ntitle = "k: series"\n[build]\ntargets = ["x86_64"]\n'
+                    'kconfig = ["CONFIG_BPF=y", "CONFIG_BPF_SYSCALL=y", "CONFIG_BPF_JIT=y", "CONFIG_MMU=y"]\n')
+    seen = []
+
+    def fake_state(ctx, commit, objs, wt, cache_dir, prev=None):
+        seen.append(commit)
+        return build.CommitState(True, (), (), (), "", 0, 0.0), False
+    monkeypatch.setattr(build, "_state", fake_state)
+    def fake_config(ctx):
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        (ctx.out / ".config").write_text("CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_BPF_JIT=y\n"
+                                         "CONFIG_MMU=y\nCONFIG_64BIT=y\n")
+    monkeypatch.setattr(build, "_ensure_config", fake_config)
+    monkeypatch.setattr(build, "toolchain_id", lambda runner, tc: "gcc (fake)")
+    (tmp_path / "w").mkdir()
+    rc = cli.main(["backport", "--spec", str(spec), "--source", str(src), "--to", str(stable),
+                   "--work-dir", str(tmp_path / "w"), "--build", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["patches"][0]["status"] == "applied"
+    (cell,) = doc["build"]["results"]
+    assert (cell["target"], cell["status"], cell["patch"]) == ("x86_64", "pass", 1)
+    assert seen[0] == gittree.run(stable, "rev-parse", "HEAD").strip()  # the stable base first

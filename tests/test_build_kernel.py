@@ -3,10 +3,10 @@ of the demo series is found on exactly the patch and target that cause it, and n
 else; a second run is served from the result cache (counted in compiler invocations)."""
 import pytest
 
-from arena_patches import demo, mkseries, pipeline, spec as spec_mod, tree as tree_mod
+from arena_patches import pipeline
 from arena_patches.model import Status
 from arena_patches.verify import _cell_word
-from tests.kernel import fresh_build_cache, kernel_tree, work_dir
+from tests.kernel import demo_on_kernel, fresh_build_cache, work_dir
 
 pytestmark = pytest.mark.integration
 TARGETS = "x86_64,i386,loongarch64"
@@ -14,15 +14,8 @@ TARGETS = "x86_64,i386,loongarch64"
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory):
-    kernel = kernel_tree()
-    src = tmp_path_factory.mktemp("mails")
-    mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), src, tag="demo")
-    spec = spec_mod.load(str(demo.SPEC))
-    s = pipeline.load_series(spec, str(src))
-    w = work_dir()
-    fresh_build_cache(w)
-    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), w) as wr:
-        applied = pipeline.apply_series(s, wr, [1, 2, 3])
+    fresh_build_cache(work_dir())
+    with demo_on_kernel(tmp_path_factory.mktemp("mails")) as (_, spec, s, wr, applied):
         first = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
         second = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
     return spec, first, second

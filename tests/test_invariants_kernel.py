@@ -4,23 +4,18 @@ import json
 
 import pytest
 
-from arena_patches import cli, demo, mkseries, pipeline, spec as spec_mod, tree as tree_mod
+from arena_patches import cli, demo
 from arena_patches.invariants import evaluate, rules
 from arena_patches.model import Status
-from tests.kernel import kernel_tree, work_dir
+from tests.kernel import demo_on_kernel, work_dir
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    kernel = kernel_tree()
     src = tmp_path_factory.mktemp("mails")
-    mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), src, tag="demo")
-    spec = spec_mod.load(str(demo.SPEC))
-    s = pipeline.load_series(spec, str(src))
-    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
-        applied = pipeline.apply_series(s, wr, [1, 2, 3])
+    with demo_on_kernel(src) as (kernel, spec, _, wr, applied):
         out = evaluate.over_versions(wr, rules.from_spec(spec.raw, spec.path), applied)
     return {r.rule.id: r for r in out}, kernel, src
 

@@ -97,3 +97,9 @@ def test_html_report_in_a_real_browser(tmp_path):
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+@pytest.mark.lore
+def test_real_mails_terminal_text_is_pinned(lore_dir, capsys):
+    assert cli.main(["series", "--source", str(lore_dir)]) == 0
+    golden("real-mails.series.txt", capsys.readouterr().out)
