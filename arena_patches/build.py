@@ -141,7 +141,8 @@ class _Infra(Exception):
 
 
 def _build_state(ctx: _Ctx, objs: list[str], prev_not_built: frozenset[str] = frozenset()) -> CommitState:
-    roots = [str(ctx.src), os.path.realpath(ctx.src)]
+    # ccache's base_dir makes the compiler see paths relative to the O= dir
+    roots = [str(ctx.src), os.path.realpath(ctx.src), os.path.relpath(ctx.src, ctx.out)]
     start = time.monotonic()
     r, _ = ctx.make(["vmlinux"], COLD_TIMEOUT)
     logs = [r.stdout + r.stderr]

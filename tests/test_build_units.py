@@ -120,3 +120,8 @@ def test_locale_quotes_do_not_change_identity():
     utf8 = dg.parse("a.c:1:2: error: expected \u2018;\u2019 before \u2018}\u2019 token\n")
     plain = dg.parse("a.c:1:2: error: expected ';' before '}' token\n")
     assert utf8 == plain and utf8[0].message == "expected ';' before '}' token"
+
+
+def test_paths_relative_to_the_build_dir_are_made_tree_relative():
+    (d,) = dg.parse("../../wt/build/kernel/bpf/arena.c:9:1: error: x\n", ["/w/wt/build", "../../wt/build"])
+    assert d.file == "kernel/bpf/arena.c"

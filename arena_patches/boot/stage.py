@@ -95,7 +95,8 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
         r, argv = ctx.make([t.image, "headers"], build_mod.COLD_TIMEOUT)
         if r.returncode != 0:
             from .. import diagnostics as dg
-            errs = [str(d) for d in dg.parse(r.stdout + r.stderr, [str(wt)]) if d.severity == "error"]
+            roots = [str(wt), os.path.relpath(wt, out)]
+            errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity == "error"]
             return result(Status.ERROR, detail="the boot kernel does not build: " +
                           ("; ".join(errs[:3]) or dg.make_failure(r.stdout + r.stderr) or "make failed"),
                           reproduce=shell_line(argv))
