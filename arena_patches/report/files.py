@@ -48,7 +48,8 @@ def junit(doc: dict) -> str:
     if doc.get("build"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: build")
         for c in doc["build"]["results"]:
-            lines = "\n".join(f"{e['file']}:{e['line']}: {e['severity']}: {e['message']}"
+            lines = "\n".join(f"{e['file']}{':' + str(e['line']) if e['line'] else ''}: "
+                               f"{e['severity']}: {e['message']}"
                               for e in c["errors"] + c["inherited_errors"] + c["new_warnings"])
             _case(s, f"build.v{c['version']}.{c['target']}", f"patch {c['patch']}", c["status"],
                   c["detail"] or (c["errors"][0]["message"] if c["errors"] else c["status"]),
