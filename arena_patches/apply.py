@@ -150,14 +150,16 @@ def unsafe_paths(p: Patch) -> list[str]:
     return sorted(set(bad))
 
 
+def hunk_header(h: unidiff.Hunk) -> str:
+    return (f"@@ -{h.source_start},{h.source_length} +{h.target_start},{h.target_length} @@"
+            + (f" {h.section_header}" if h.section_header else ""))
+
+
 def _hunk_headers(p: Patch) -> dict[str, list[tuple[int, str]]]:
     out: dict[str, list[tuple[int, str]]] = {}
     try:
         for pf in unidiff.PatchSet(p.diff):
-            out[pf.path] = [(h.source_start, f"@@ -{h.source_start},{h.source_length} "
-                                              f"+{h.target_start},{h.target_length} @@"
-                             + (f" {h.section_header}" if h.section_header else ""))
-                            for h in pf]
+            out[pf.path] = [(h.source_start, hunk_header(h)) for h in pf]
     except unidiff.UnidiffParseError:
         pass
     return out

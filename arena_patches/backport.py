@@ -16,7 +16,7 @@ from pathlib import Path
 
 import unidiff
 
-from .apply import ApplyStatus, apply_patch
+from .apply import ApplyStatus, apply_patch, hunk_header
 from .model import Patch, Version
 from .tree import WorkRepo, git
 
@@ -146,8 +146,7 @@ def classify_hunks(wr: WorkRepo, wt: Path, p: Patch) -> list[HunkResult]:
         exists = (wt / path).is_file()
         text = (wt / path).read_text(errors="replace") if exists else ""
         for h in pf:
-            header = f"@@ -{h.source_start},{h.source_length} +{h.target_start},{h.target_length} @@" + \
-                (f" {h.section_header}" if h.section_header else "")
+            header = hunk_header(h)
             if pf.is_added_file:
                 out.append(HunkResult(pf.path, header, "applied", None))
                 continue
@@ -213,8 +212,7 @@ def backport(wr: WorkRepo, v: Version, upstream: Path | None = None, base: str |
 
 def _headers(p: Patch) -> list[tuple[str, str]]:
     try:
-        return [(pf.path, f"@@ -{h.source_start},{h.source_length} +{h.target_start},{h.target_length} @@")
-                for pf in unidiff.PatchSet(p.diff) for h in pf]
+        return [(pf.path, hunk_header(h)) for pf in unidiff.PatchSet(p.diff) for h in pf]
     except unidiff.UnidiffParseError:
         return []
 

@@ -34,10 +34,17 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 COLD_TIMEOUT = 3600.0
 
 
-def ccache_portable(root: Path) -> dict[str, str]:
-    """Every work dir lays out its worktree and O= dirs alike (root/wt/build, root/builds/X):
-    with paths made relative to the root, one work dir's compiles serve another's."""
-    return {"CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1"}
+def ccache_dir() -> str:
+    return os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
+
+
+def make_env(root: Path) -> dict[str, str]:
+    """The environment of every kernel make: ccache, a C locale, reproducible build stamps.
+    Every work dir lays out its worktree and O= dirs alike (root/wt/build, root/builds/X):
+    with ccache's paths made relative to the root, one work dir's compiles serve another's."""
+    return {"CCACHE_DIR": ccache_dir(), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
+            **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
+            "KBUILD_BUILD_HOST": "arena-patches"}
 STEP_TIMEOUT = 1800.0
 _CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
 _NOT_KERNEL = ("tools/", "samples/", "Documentation/", "scripts/", "usr/")
@@ -262,11 +269,8 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
     out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
-    ccache_dir = os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
     ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
-               toolchain_id(wr.runner, tc), stats,
-               {"CCACHE_DIR": ccache_dir, **ccache_portable(wr.root), **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0",
-                "KBUILD_BUILD_USER": "arena-patches", "KBUILD_BUILD_HOST": "arena-patches"})
+               toolchain_id(wr.runner, tc), stats, make_env(wr.root))
     cache_dir = wr.root / "build-cache"
     first_base = next((r.base for r in applied), None)
     if first_base is None:
@@ -320,12 +324,11 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     return cells
 
 
-def ccache_counts(env_dir: str | None = None) -> tuple[int, int]:
+def ccache_counts() -> tuple[int, int]:
     import subprocess
-    d = env_dir or os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
     try:
         out = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True,
-                             env={**os.environ, "CCACHE_DIR": d}, timeout=30).stdout
+                             env={**os.environ, "CCACHE_DIR": ccache_dir()}, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return 0, 0
     vals = dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)

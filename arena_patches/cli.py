@@ -273,8 +273,8 @@ def cmd_diff(args) -> int:
         pairs = [(a, b)]
     else:
         pairs = versions.consecutive(s)
-    comps = [versions.compare(s, a, b) for a, b in pairs]
     all_pairs = {(a, b): versions.compare(s, a, b) for a, b in versions.consecutive(s)}
+    comps = [all_pairs.get((a, b)) or versions.compare(s, a, b) for a, b in pairs]
     reviews = versions.track(s, all_pairs)
     if args.json:
         jsonout.dump(jsonout.comparisons(comps, reviews))
@@ -323,7 +323,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_backport(args) -> int:
-    from pathlib import Path
     from . import backport
     spec = pipeline.load_spec(args.spec)
     with ExitStack() as stack, progress(True) as prog:

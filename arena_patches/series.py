@@ -11,6 +11,7 @@ import email.utils
 import fnmatch
 import re
 from collections import defaultdict
+from dataclasses import replace
 from typing import Iterable
 
 import unidiff
@@ -205,7 +206,7 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             patch, probs = parse_patch(cands[-1])
             problems += probs
             if len(cands) > 1:
-                patch = _with_resent(patch, tuple(c.message_id for c in cands[:-1]))
+                patch = replace(patch, resent_ids=tuple(c.message_id for c in cands[:-1]))
             chosen.append(patch)
             authors.append(patch.author)
             for c in cands:
@@ -260,11 +261,6 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     ignored = tuple(sorted(m.message_id for m in msgs if m.message_id not in members))
     return Series(info=info, versions=tuple(versions), claims=tuple(changelog.merge(claim_lists)),
                   links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored)
-
-
-def _with_resent(p: Patch, ids: tuple[str, ...]) -> Patch:
-    from dataclasses import replace
-    return replace(p, resent_ids=ids)
 
 
 def _base_commit(text: str) -> str | None:

@@ -92,9 +92,8 @@ def select(names: str | None, default: tuple[str, ...] = ORDER) -> list[Target]:
 
 def missing_tool(t: Target, tc: Toolchain) -> str | None:
     """Why this toolchain cannot run here (the Debian package to install), or None."""
-    cc = tc.cc if tc.llvm else f"{tc.cc}"
-    if shutil.which(cc) is None:
-        return f"{cc} not found: install the Debian package {tc.package}"
+    if shutil.which(tc.cc) is None:
+        return f"{tc.cc} not found: install the Debian package {tc.package}"
     if tc.llvm and shutil.which(f"ld.lld{tc.llvm}") is None:
         return f"ld.lld{tc.llvm} not found: install the Debian package {tc.package}"
     return None

@@ -236,7 +236,7 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
         fi = subprocess.Popen(["git", "-C", str(dest), "fast-import", "--quiet", "--done"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
                               env={**os.environ, **GIT_ENV})
         try:
-            version = _stream_tar(tarball, fi.stdin, digest, mtime, progress)
+            _stream_tar(tarball, fi.stdin, digest, mtime, progress)
             fi.stdin.close()
         except BrokenPipeError:
             pass

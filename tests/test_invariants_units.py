@@ -1,31 +1,25 @@
 """Invariant verdicts on C fixtures that mimic the series' bugs, and on 6.12's arena.c."""
 from pathlib import Path
 
-import pytest
-
 from arena_patches.invariants import cparse, locks, rules
 from arena_patches.model import Status
 
 FIX = Path(__file__).parent / "fixtures" / "c"
 LOCKING = (FIX / "locking.c").read_text()
 
-
 def verdict(kind, function=None, text=LOCKING, **args):
     r = rules.Rule("t", kind, "x.c", "", None, None, function, args)
     return rules.evaluate(r, text)
-
 
 def test_fixture_parses_with_kernel_macros():
     cf = cparse.parse(LOCKING)
     assert cf.parse_errors() == []
     assert {"fault_with_guard", "scoped_and_trylock", "map_alloc"} <= set(cf.functions)
 
-
 def test_missing_semicolon_is_caught_without_a_compiler():
     v = verdict("parses", text=(FIX / "missing_semicolon.c").read_text())
     assert v.status is Status.FAIL and "arena_alloc_pages() line 11" in v.detail
     assert verdict("parses").status is Status.PASS
-
 
 def test_conditional_lock_leaked_on_one_path():
     v = verdict("lock-balanced", "free_pages_leaky", lock=r"arena->spinlock")
@@ -34,12 +28,10 @@ def test_conditional_lock_leaked_on_one_path():
     assert verdict("acquires", "free_pages_balanced", lock=r"arena->spinlock").status is Status.PASS
     assert verdict("not-acquires", "free_pages_balanced", lock=r"arena->lock").status is Status.PASS
 
-
 def test_double_unlock_on_error_paths():
     v = verdict("no-double-unlock", "alloc_pages_double_unlock")
     assert v.status is Status.FAIL and "arena->lock released at line 58" in v.detail
     assert verdict("no-double-unlock", "free_pages_balanced").status is Status.PASS
-
 
 def test_call_order_broken_on_one_branch():
     v = verdict("called-after", "map_pages_no_flush", first="apply_to_page_range",
@@ -47,7 +39,6 @@ def test_call_order_broken_on_one_branch():
     assert v.status is Status.FAIL and "leaving at line 69" in v.detail
     assert verdict("called-after", "map_pages_flushed", first="apply_to_page_range",
                    then="flush_cache_vmap").status is Status.PASS
-
 
 def test_guards_iterators_and_calls_under_lock():
     assert verdict("call-under-lock", "fault_with_guard", callee="page_ref_add",
@@ -60,7 +51,6 @@ def test_guards_iterators_and_calls_under_lock():
     (touch_in_scope, touch_after_try) = [c for c in a.calls if c.name == "touch"]
     assert all(s.all_held == {"arena->lock"} for s in touch_in_scope.states)
     assert all(s.all_held == {"arena->other"} for s in touch_after_try.states)
-
 
 def test_btf_flags_includes_error_paths_and_regex():
     assert verdict("btf-flag", "bpf_arena_.*", flag="KF_SLEEPABLE", present=False).detail == \
@@ -77,7 +67,6 @@ def test_btf_flags_includes_error_paths_and_regex():
     assert verdict("regex", "map_alloc", pattern=r"NUMA_NO_NODE").status is Status.PASS
     assert verdict("calls", "nope", callee="x").status is Status.SKIP
     assert rules.evaluate(rules.Rule("t", "parses", "gone.c", "", None, None), None).status is Status.SKIP
-
 
 def test_real_6_12_arena_c():
     from tests.kernel import kernel_tree

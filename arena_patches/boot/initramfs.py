@@ -20,7 +20,7 @@ def probe_argv(t: Target, tc: Toolchain, src_tree: Path, headers: Path, out: Pat
               "-Os", "-I", str(headers), "-include", str(src_tree / "tools/include/nolibc/nolibc.h"),
               "-o", str(out), str(PROBE_SRC)]
     if tc.llvm is not None:
-        return [tc.cc, f"--target={CLANG_TRIPLES[t.name]}", f"-fuse-ld=lld", *common]
+        return [tc.cc, f"--target={CLANG_TRIPLES[t.name]}", "-fuse-ld=lld", *common]
     return [tc.cc, *common, "-lgcc"]
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from .. import build as build_mod
-from ..build import C_LOCALE
 from ..kconfig import BuildConfig, unmet
 from ..model import Status
 from ..targets import Target, missing_tool, shell_line
@@ -78,10 +76,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
         return result(Status.SKIP, detail=why)
     cfg = boot_config(series_kconfig, t)
     out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}"
-    env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache"),
-           **build_mod.ccache_portable(wr.root),
-           **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
-           "KBUILD_BUILD_HOST": "arena-patches"}
+    env = build_mod.make_env(wr.root)
     ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / "build", jobs, False,
                          build_mod.toolchain_id(wr.runner, tc), build_mod.BuildStats(), env)
     start = time.monotonic()
