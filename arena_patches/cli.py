@@ -117,8 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")
-    ti.add_argument("tarball")
+    ti.add_argument("tarball", help="a .tar.xz/.tar.gz, or debian:linux-source-X.Y (fetched from "
+                    "another Debian suite into the cache; the machine's apt set-up is not touched)")
     ti.add_argument("dest")
+    ti.add_argument("--suite", default="sid", help="with debian:: the Debian suite (default sid)")
+    ti.add_argument("--mirror", help="with debian:: the archive URL (default: the machine's own)")
     ti.add_argument("--no-checkout", action="store_true", help="only the repository, no files")
     ti.add_argument("--json", action="store_true")
 
@@ -355,13 +358,25 @@ def cmd_backport(args) -> int:
 
 
 def cmd_tree_import(args) -> int:
-    from . import tree
+    from . import debian, tree
+    fetched = None
     with progress(True) as prog:
-        sha, created = tree.import_tarball(args.tarball, args.dest, not args.no_checkout,
+        tarball = args.tarball
+        if debian.is_debian_ref(tarball):
+            prog(f"fetching {tarball} from Debian {args.suite}")
+            fetched = debian.fetch(tarball, suite=args.suite, mirror=args.mirror)
+            tarball = fetched.tarball
+        sha, created = tree.import_tarball(tarball, args.dest, not args.no_checkout,
                                            progress=lambda n: prog(f"importing: {n} files"))
     if args.json:
-        jsonout.dump({"commit": sha, "created": created, "dest": args.dest})
+        doc = {"commit": sha, "created": created, "dest": args.dest, "tarball": str(tarball)}
+        if fetched:
+            doc["package"] = {"name": fetched.package, "version": fetched.version,
+                              "suite": args.suite, "downloaded": fetched.downloaded}
+        jsonout.dump(doc)
     else:
+        if fetched:
+            print(f"{fetched.package} {fetched.version} ({args.suite}): {tarball}")
         print(f"{args.dest}: {'imported' if created else 'already imported'} as {sha}")
     return EXIT_OK
 

@@ -1,4 +1,6 @@
-"""The real 6.12 kernel for integration tests: imported once per machine (idempotent)."""
+"""The real kernels for integration tests, imported once per machine (idempotent): Debian's
+6.12 (before the arena series) and Debian's 7.x from sid (after it: v8 is merged there),
+fetched by the tool's own helper (`tree import debian:linux-source-7.2`)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from arena_patches import demo, tree
+from arena_patches import debian, demo, tree
+from arena_patches.errors import ArenaPatchesError
 
 TEST_CACHE = Path(os.environ.get("ARENA_PATCHES_TEST_CACHE",
                                  Path.home() / ".cache" / "arena-patches-tests"))
@@ -19,6 +22,21 @@ def kernel_tree() -> Path:
         pytest.skip(f"{demo.TARBALL} is absent: run scripts/setup (Debian package linux-source-6.12)")
     dest = TEST_CACHE / "linux-6.12"
     tree.import_tarball(demo.TARBALL, dest, checkout=True)
+    return dest
+
+
+KERNEL_7 = os.environ.get("ARENA_PATCHES_TEST_KERNEL7", "debian:linux-source-7.2")
+
+
+def kernel_tree_7() -> Path:
+    """Debian's 7.x (the series merged), fetched from sid into the test cache (no checkout:
+    the tool works in worktrees of its own)."""
+    dest = TEST_CACHE / "linux-7"
+    try:
+        tarball = debian.fetch(KERNEL_7, root=TEST_CACHE / "debian").tarball
+    except ArenaPatchesError as e:
+        pytest.skip(f"{KERNEL_7} cannot be fetched here: {e}")
+    tree.import_tarball(tarball, dest, checkout=False)
     return dest
 
 

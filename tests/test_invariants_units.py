@@ -84,3 +84,47 @@ def test_real_6_12_arena_c():
     free = locks.analyse(cf, "arena_free_pages")
     assert all("arena->lock" in h for _, hs in free.held_at_calls("vm_area_unmap_pages") for h in hs)
     assert cf.btf_flags()["bpf_arena_alloc_pages"] == {"KF_TRUSTED_ARGS", "KF_SLEEPABLE"}
+
+
+PATHS = (FIX / "paths.c").read_text()
+FLUSH = dict(first="apply_to_page_range", then="flush_cache_vmap|flush_vmap_cache")
+
+
+def test_a_guard_computed_from_the_first_call_waives_the_second_only_where_it_is_zero():
+    v = verdict("called-after", "alloc_guarded", text=PATHS, **FLUSH)
+    assert v.status is Status.PASS and "where mapped, computed from what apply_to_page_range" in v.detail
+    # the error path did map (mapped += data.i) and never flushes: still a failure, path named
+    v = verdict("called-after", "alloc_error_path_unflushed", text=PATHS, **FLUSH)
+    assert v.status is Status.FAIL and "leaving at line 50 (return)" in v.detail
+    # a condition unrelated to what the first call produced waives nothing
+    v = verdict("called-after", "alloc_guard_unrelated", text=PATHS, **FLUSH)
+    assert v.status is Status.FAIL and "line 61" in v.detail
+    # a guard the rule names itself
+    assert verdict("called-after", "alloc_guard_unrelated", text=PATHS, guard="debug",
+                   **FLUSH).status is Status.PASS
+
+
+def test_correlated_conditions_and_their_invalidation():
+    assert verdict("lock-balanced", "lookup_correlated", text=PATHS).status is Status.PASS
+    v = verdict("lock-balanced", "lookup_changed_between", text=PATHS)
+    assert v.status is Status.FAIL and "map->lock still held at the return on line 91" in v.detail
+
+
+def test_lock_helpers_are_reported_as_helpers_and_followed_in_callers():
+    v = verdict("lock-balanced", "bucket_lock", text=PATHS)
+    assert v.status is Status.PASS and v.detail.startswith("a lock helper (named as a lock helper)")
+    assert verdict("lock-balanced", "update_balanced", text=PATHS).status is Status.PASS
+    v = verdict("lock-balanced", "update_leaky", text=PATHS)
+    assert v.status is Status.FAIL and "t->buckets[i].lock still held at the return on line 116" in v.detail
+
+
+def test_backward_gotos_are_walked_to_a_fixpoint():
+    a = locks.analyse(cparse.parse(PATHS), "next_id_balanced")
+    assert a.approximations == []
+    assert verdict("lock-balanced", "next_id_balanced", text=PATHS).status is Status.PASS
+    # taking the lock again on the loop: the walk sees it held at `again:` a second time
+    v = verdict("no-double-unlock", "next_id_leaky", text=PATHS)
+    assert v.status is Status.PASS
+    a = locks.analyse(cparse.parse(PATHS), "next_id_leaky")
+    takes = [ln for lock, ln in a.acquired if lock == "idr_lock"]
+    assert takes and all(s.held == {"idr_lock"} for c in a.calls if c.name == "idr_get_next" for s in c.states)

@@ -2,7 +2,11 @@
 /*
  * arena-patches runtime probe: PID 1 of the test initramfs. Built static against the
  * kernel tree's own tools/include/nolibc and its UAPI headers; talks to the kernel only
- * through bpf(2) and prints one machine-readable line per answer:
+ * through bpf(2) and prints one machine-readable line per answer. Only nolibc's public
+ * API is used (syscall(), open(), mmap(), printf()...): its internals (my_syscallN, renamed
+ * __nolibc_syscallN after 6.12) change between kernels, and the probe must build against
+ * every tree from 6.12 on.
+ *
  *
  *   ARENA-PROBE arena_map=ok|unsupported|error errno=N
  *   ARENA-PROBE sleepable_kfunc=ok|rejected|error retval=N   (a BPF_PROG_TYPE_SYSCALL program)
@@ -25,7 +29,10 @@ static unsigned char progbuf[4096];
 
 static long sys_bpf_call(int cmd, union bpf_attr *attr)
 {
-	return my_syscall3(__NR_bpf, cmd, attr, sizeof(*attr));
+	long ret = syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+
+	/* the rest of the probe speaks the kernel's language: -errno on failure */
+	return ret < 0 ? -errno : ret;
 }
 
 static void zero(void *p, unsigned long n)

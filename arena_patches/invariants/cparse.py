@@ -9,6 +9,7 @@ function bodies count as "does not parse" (a missing `;` is one).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -92,6 +93,7 @@ class CFile:
     source: bytes
     root: Node
     functions: dict[str, Function] = field(default_factory=dict)
+    cache: dict = field(default_factory=dict, repr=False)  # per-file analyses (lock helpers)
 
     def node_text(self, n: Node) -> str:
         return self.source[n.start_byte:n.end_byte].decode("utf-8", "replace")
@@ -139,6 +141,20 @@ def _declarator_name(n: Node, src: bytes) -> str | None:
 
 
 def parse(text: str, path: str = "<file>") -> CFile:
+    """Parse once per content: every rule on the same file at the same commit shares it."""
+    key = (path, hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest())
+    hit = _PARSED.get(key)
+    if hit is None:
+        hit = _PARSED[key] = _parse(text, path)
+        while len(_PARSED) > 64:
+            _PARSED.pop(next(iter(_PARSED)))
+    return hit
+
+
+_PARSED: dict[tuple[str, str], "CFile"] = {}
+
+
+def _parse(text: str, path: str) -> CFile:
     src = preprocess(text).encode()
     tree = _parser().parse(src)
     cf = CFile(path, text, src, tree.root_node)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import bad_input
 from ..model import Status
-from . import cparse, locks
+from . import cparse, helpers, locks
 
 KINDS = ("parses", "include", "function", "calls", "not-calls", "called-after", "lock-balanced",
          "acquires", "not-acquires", "call-under-lock", "call-not-under-lock", "no-double-unlock",
@@ -130,14 +130,29 @@ def evaluate(rule: Rule, text: str | None) -> Verdict:
             return Verdict(Status.SKIP, f"{rule.function}() does not call {first}")
         if not order:
             return Verdict(Status.FAIL, f"{rule.function}() calls {first} but never {then}")
-    a = locks.analyse(cf, rule.function, order)
+    guards = {}
+    if k == "called-after":
+        named = rule.arg("guard")
+        guards = {g: set(order) for g in named.split("|")} if named else \
+            helpers.guard_variables(cf, fn, order)
+    a = locks.analyse(cf, rule.function, order, guards)
     match = _locks(a, rule.arg("lock"))
     if k == "called-after":
         bad = [(ln, how) for ln, how, states in a.exits if any(s.pending for s in states)]
+        why = ""
+        if guards:
+            g = ", ".join(sorted(guards))
+            why = (f" that produced something (where {g}, computed from what {first} produced, is 0, "
+                   f"the code rightly skips {then})" if not named else f" where {g} is not 0")
         return Verdict(Status.FAIL, "; ".join(f"the path leaving at line {ln} ({how}) calls {first} "
                                                f"without {then} after it" for ln, how in bad[:3])) \
-            if bad else Verdict(Status.PASS, f"{then} follows {first} on every path")
+            if bad else Verdict(Status.PASS, f"{then} follows {first} on every path{why}")
     if k == "lock-balanced":
+        helper = helpers.lock_helpers(cf).get(rule.function)
+        if helper is not None and helper.acquires and any(match({x}) for x in helper.acquires):
+            return Verdict(Status.PASS, f"a lock helper ({helper.why}): returns holding "
+                           f"{', '.join(helper.acquires)} on purpose"
+                           f"{' when it returns 0' if helper.mode == 'zero' else ''}; its callers release it")
         bad = [(ln, how, sorted(set().union(*(match(s.held) for s in st)))) for ln, how, st in a.exits
                if any(match(s.held) for s in st)]
         if bad:
