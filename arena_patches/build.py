@@ -65,8 +65,8 @@ class CommitState:
 
 @dataclass(frozen=True)
 class BuildCell:
-    version: int
-    patch: int
+    version: int | None  # None (with patch None): the tree as it is
+    patch: int | None
     target: str
     config: str
     toolchain: str
@@ -322,6 +322,58 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
                 if after.ok:
                     last_built = after
     return cells
+
+
+def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
+               config: BuildConfig, jobs: int, w1: bool, stats: BuildStats,
+               progress: Callable[[str], None] | None = None) -> BuildCell:
+    """The tree as it is (no series): one cell, judged on its own. Without a parent there
+    is nothing to hold warnings against, so only whether it builds is said."""
+    tc = target.toolchain(toolchain)
+    cfg = config.for_target(target)
+
+    def cell(status: Status, **kw) -> BuildCell:
+        return BuildCell(None, None, target.name, config.name, tc.name, status, commit, **kw)
+
+    why = missing_tool(target, tc)
+    if why:  # asked for by name: a target that cannot be built is an error, not a pass
+        return cell(Status.ERROR, detail=why)
+    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
+               toolchain_id(wr.runner, tc), stats, make_env(wr.root))
+    with wr.worktree("build", commit) as wt:
+        repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", commit]) + " && " + \
+            shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs, {"W": "1"} if w1 else None))
+        try:
+            _ensure_config(ctx)
+        except _Infra as e:
+            return cell(Status.ERROR, detail=f"{e}: {e.output.strip()[-300:]}", reproduce=shell_line(e.argv))
+        problems = unmet((out / ".config").read_text(), cfg.fragment)
+        if progress:
+            progress(f"build {target.name} {commit[:12]}")
+        st, hit = _state(ctx, commit, [], wt, wr.root / "build-cache")
+    stats.cached_results += hit
+    if st.timed_out:
+        return cell(Status.ERROR, detail=f"timed out after {COLD_TIMEOUT:.0f} s", reproduce=repro,
+                    seconds=st.seconds)
+    detail = "" if st.ok else (st.failure if not st.errors else "")
+    if st.ok and problems:
+        detail = "config options not met: " + ", ".join(problems)
+    return cell(Status.PASS if st.ok else Status.FAIL, errors=st.errors, reproduce=repro,
+                detail=detail, seconds=st.seconds, cached=hit)
+
+
+def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str | None,
+                config: BuildConfig, jobs: int = 2, w1: bool = False,
+                progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+    stats = BuildStats()
+    start = time.monotonic()
+    h0, m0 = ccache_counts()
+    cells = [build_tree(wr, commit, t, toolchain, config, jobs, w1, stats, progress) for t in targets]
+    h1, m1 = ccache_counts()
+    stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
+    stats.wall_seconds = time.monotonic() - start
+    return cells, stats
 
 
 def ccache_counts() -> tuple[int, int]:

@@ -72,9 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="all", help="a version number or 'all' (default)")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
 
-    p = sub.add_parser("build", help="build every patch of each version on each target")
+    p = sub.add_parser("build", help="build every patch of each version on each target; "
+                                     "without --source/--version, the tree as it is")
     _common(p, tree=True, tree_required=True)
     _build_opts(p)
+    p.set_defaults(source=None, version=None)
 
     p = sub.add_parser("boot", help="boot the result per target in QEMU and run the arena probe")
     _common(p, tree=True, tree_required=True)
@@ -215,15 +217,23 @@ def cmd_build(args) -> int:
     spec = pipeline.load_spec(args.spec)
     with ExitStack() as stack, progress(True) as prog:
         wr = pipeline.open_tree(stack, args.tree, args.work_dir)
-        s = pipeline.load_series(spec, args.source, wr)
-        applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version), args.base, prog)
-        cells, stats = pipeline.build_series(spec, s, wr, applied, args.targets, args.toolchain,
-                                             args.config, args.jobs, args.w1, prog)
+        if args.source is None and args.version is None:  # the tree as it is
+            commit = wr.resolve("HEAD")
+            cells, stats = pipeline.build_tree(spec, wr, commit, args.targets, args.toolchain,
+                                               args.config, args.jobs, args.w1, prog)
+        else:
+            s = pipeline.load_series(spec, args.source or "lore", wr)
+            applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version or "all"),
+                                            args.base, prog)
+            cells, stats = pipeline.build_series(spec, s, wr, applied, args.targets, args.toolchain,
+                                                 args.config, args.jobs, args.w1, prog)
     if args.json:
         jsonout.dump(jsonout.build_results(cells, stats))
     else:
         text.print_build(cells, stats)
-    return EXIT_FINDINGS if any(c.status.value == "fail" for c in cells) else EXIT_OK
+    if any(c.status.value == "fail" for c in cells):
+        return EXIT_FINDINGS
+    return EXIT_INFRA if any(c.status.value == "error" for c in cells) else EXIT_OK
 
 
 def cmd_boot(args) -> int:
@@ -311,10 +321,7 @@ def cmd_check(args) -> int:
                                                 args.base, prog)
                 results = evaluate.over_versions(wr, rs, applied)
             else:
-                head = wr.resolve("HEAD")
-                results = evaluate.over_texts(
-                    rs, lambda path: (lambda r: r.stdout if r.returncode == 0 else None)(
-                        wr.git("show", f"{head}:{path}", check=False)))
+                results = evaluate.over_texts(rs, evaluate.commit_reader(wr, wr.resolve("HEAD")))
     if args.json:
         jsonout.dump(jsonout.invariants(results))
     else:

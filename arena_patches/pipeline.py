@@ -70,6 +70,15 @@ def load_spec(name: str | None) -> SeriesSpec:
     return spec_mod.load(name)
 
 
+def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: str | None,
+               toolchain: str | None, config: str | None, jobs: int, w1: bool,
+               progress: Progress | None = None):
+    from . import build, kconfig, targets as targets_mod
+    chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
+    cfg = kconfig.resolve(config, spec.build.kconfig)
+    return build.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress)
+
+
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
                  progress: Progress | None = None):

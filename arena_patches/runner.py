@@ -33,9 +33,11 @@ class Runner:
     def run(self, argv: Sequence[str], *, cwd: str | os.PathLike | None = None,
             env: Mapping[str, str] | None = None, timeout: float | None = None,
             input: bytes | None = None, check: bool = False,
-            until: Callable[[str], bool] | None = None, grace: float = 3.0) -> RunRecord:
+            until: Callable[[str], bool] | None = None, grace: float = 3.0,
+            encoding: str = "utf-8") -> RunRecord:
         """`until`: watch stdout as it comes and end the process `grace` seconds after
-        it returns true (a guest that printed its last answer need not be waited for)."""
+        it returns true (a guest that printed its last answer need not be waited for).
+        `encoding="latin-1"` keeps one character per byte (binary framing: cat-file --batch)."""
         argv = [str(a) for a in argv]
         if not argv:
             raise ValueError("empty argv")
@@ -66,7 +68,7 @@ class Runner:
         rec = RunRecord(
             argv=tuple(argv), cwd=str(cwd) if cwd else None,
             returncode=proc.returncode if not timed_out else -9,
-            stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
+            stdout=out.decode(encoding, "replace"), stderr=err.decode("utf-8", "replace"),
             seconds=time.monotonic() - start, timed_out=timed_out,
             env_overrides=tuple(sorted((env or {}).items())))
         if check and (rec.returncode != 0 or timed_out):
@@ -123,7 +125,7 @@ class FakeRunner(Runner):
     calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
 
     def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False,
-            until=None, grace=3.0):
+            until=None, grace=3.0, encoding="utf-8"):
         key = tuple(str(a) for a in argv)
         c = str(cwd) if cwd else None
         self.calls.append((key, c))

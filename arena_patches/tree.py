@@ -35,9 +35,9 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"
 
 def git(runner: Runner, repo: Path | str, *args: str, check: bool = True,
         env: dict[str, str] | None = None, input: bytes | None = None,
-        timeout: float | None = 600) -> RunRecord:
+        timeout: float | None = 600, encoding: str = "utf-8") -> RunRecord:
     return runner.run(["git", "-C", str(repo), *args], env={**GIT_ENV, **(env or {})},
-                      check=check, input=input, timeout=timeout)
+                      check=check, input=input, timeout=timeout, encoding=encoding)
 
 
 # ---------------------------------------------------------------- the user's tree

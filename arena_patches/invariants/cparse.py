@@ -1,11 +1,9 @@
 """Kernel C through tree-sitter-c: functions, calls in order, includes, parse errors.
 
 tree-sitter parses C, not the preprocessor, so kernel idioms are first rewritten in place
-(same line count, so reported lines stay true): iterator macros (`list_for_each_entry(a,
-b, c) stmt`) become `for (;;) stmt`, a type passed to a macro (`container_of(p, struct
-t, m)`) becomes an identifier, and attribute macros (`__bpf_kfunc`, `__init`) are blanked.
-File-scope macro lines (BTF_ID_FLAGS, late_initcall) may stay unparsed: only errors inside
-function bodies count as "does not parse" (a missing `;` is one).
+(rewrite.py; same line count, so reported lines stay true). File-scope macro lines
+(BTF_ID_FLAGS, late_initcall) may stay unparsed: only errors inside function bodies count
+as "does not parse" (a missing `;` is one).
 """
 from __future__ import annotations
 
@@ -17,12 +15,10 @@ from functools import lru_cache
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
-_ITER = re.compile(r"\b(\w*for_each\w*|\w*_foreach\w*)\s*\(")
-_TYPE_ARG = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
-_ATTRS = re.compile(r"\b(__bpf_kfunc|__init|__exit|__always_inline|__maybe_unused|__must_check|"
-                    r"noinline|notrace|__cold|__weak|__ref|__used|__noreturn|__printf\([^)]*\)|"
-                    r"__acquires\([^)]*\)|__releases\([^)]*\)|__must_hold\([^)]*\))")
-_FILE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*\((?:[^;{}()]|\([^()]*\))*\)[ \t]*$", re.M)
+from .dialect import BUILTIN, Dialect
+from .rewrite import preprocess_counted as _preprocess
+
+_DIRECTIVE_LINES = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*))?\)", re.M)
 
@@ -30,52 +26,6 @@ _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*)
 @lru_cache(maxsize=1)
 def _parser() -> Parser:
     return Parser(Language(tree_sitter_c.language()))
-
-
-def _blank(s: str) -> str:
-    return "".join(c if c == "\n" else " " for c in s)
-
-
-def _close_paren(text: str, i: int) -> int:
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "(":
-            depth += 1
-        elif text[j] == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
-
-
-_SCOPED = re.compile(r"\bscoped_guard\s*\(")
-
-
-def preprocess(text: str) -> str:
-    out = _FILE_MACRO.sub(lambda m: _blank(m.group(0)), text)  # BTF_ID_FLAGS(...) lines
-    pos = 0
-    while (m := _SCOPED.search(out, pos)):  # scoped_guard(k, &l) { } -> if (__scoped_guard(k, &l)) { }
-        end = _close_paren(out, m.end() - 1)
-        if end < 0:
-            break
-        out = out[:m.start()] + "if (__scoped_guard(" + out[m.end():end + 1] + ")" + out[end + 1:]
-        pos = m.start() + 5
-    out = _ATTRS.sub(lambda m: _blank(m.group(0)), out)
-    out = _TYPE_ARG.sub(lambda m: f"{m.group(1)}_{m.group(2)}".ljust(len(m.group(0))), out)
-    pos = 0
-    while True:  # list_for_each_entry(a, b, c) stmt -> for (a, b, c;;) stmt: the calls stay
-        m = _ITER.search(out, pos)
-        if not m:
-            return out
-        end = _close_paren(out, m.end() - 1)
-        if end < 0:
-            return out
-        if out[end + 1:].lstrip().startswith(";"):  # a call that only looks like an iterator
-            pos = m.end()
-            continue
-        args = out[m.end():end]
-        out = out[:m.start()] + f"for ({args};;)" + out[end + 1:]
-        pos = m.start() + 4
 
 
 @dataclass
@@ -93,6 +43,8 @@ class CFile:
     source: bytes
     root: Node
     functions: dict[str, Function] = field(default_factory=dict)
+    dialect: str = BUILTIN.source  # where the attribute macros came from
+    one_branch: int = 0  # #if groups judged on one branch (see cpp.py)
     cache: dict = field(default_factory=dict, repr=False)  # per-file analyses (lock helpers)
 
     def node_text(self, n: Node) -> str:
@@ -121,9 +73,13 @@ class CFile:
                                 f"cannot parse {self.node_text(n)[:40]!r}"))
                 stack.extend(n.children)
         # an unparsed region can swallow a function whole: compare with what looks like one
-        expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", self.text, re.M))
-        for name in sorted(expected - set(self.functions) - {"if", "for", "while", "switch"}):
-            line = next((i + 1 for i, l in enumerate(self.text.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
+        # as parsed (attribute macros and comments gone), without #define bodies
+        pre = _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)),
+                                   self.source.decode("utf-8", "replace"))
+        expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", pre, re.M))
+        built = {n for n in expected if n.isupper()}  # `int PRINT_TYPE_FUNC_NAME(s)(...)`: macro-built
+        for name in sorted(expected - set(self.functions) - built - {"if", "for", "while", "switch"}):
+            line = next((i + 1 for i, l in enumerate(pre.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
             out.append((name, line, "the function does not parse"))
         return sorted(out, key=lambda x: x[1])
 
@@ -140,24 +96,26 @@ def _declarator_name(n: Node, src: bytes) -> str | None:
     return None
 
 
-def parse(text: str, path: str = "<file>") -> CFile:
+def parse(text: str, path: str = "<file>", dialect: Dialect | None = None) -> CFile:
     """Parse once per content: every rule on the same file at the same commit shares it."""
-    key = (path, hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest())
+    dialect = dialect or BUILTIN
+    key = (path, hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest(), dialect.source)
     hit = _PARSED.get(key)
     if hit is None:
-        hit = _PARSED[key] = _parse(text, path)
+        hit = _PARSED[key] = _parse(text, path, dialect)
         while len(_PARSED) > 64:
             _PARSED.pop(next(iter(_PARSED)))
     return hit
 
 
-_PARSED: dict[tuple[str, str], "CFile"] = {}
+_PARSED: dict[tuple[str, str, str], "CFile"] = {}
 
 
-def _parse(text: str, path: str) -> CFile:
-    src = preprocess(text).encode()
+def _parse(text: str, path: str, dialect: Dialect) -> CFile:
+    pre, one_branch = _preprocess(text, dialect)
+    src = pre.encode()
     tree = _parser().parse(src)
-    cf = CFile(path, text, src, tree.root_node)
+    cf = CFile(path, text, src, tree.root_node, dialect=dialect.source, one_branch=one_branch)
     stack = [tree.root_node]
     while stack:
         n = stack.pop()

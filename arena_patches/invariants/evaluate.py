@@ -10,6 +10,7 @@ from ..apply import VersionResult
 from ..model import Status
 from ..tree import WorkRepo
 from .rules import Rule, Verdict, evaluate
+from .sources import CommitFiles, DiskFiles
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,18 @@ def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str]:
 
 
 def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult, ...]) -> list[InvariantResult]:
-    cache: dict[tuple[str, str], str | None] = {}
+    commits: dict[str, CommitFiles] = {}
+    dialects: dict[str, object] = {}  # base commit -> its dialect: patches do not move headers
 
-    def read(commit: str, path: str) -> str | None:
-        key = (commit, path)
-        if key not in cache:
-            r = wr.git("show", f"{commit}:{path}", check=False)
-            cache[key] = r.stdout if r.returncode == 0 else None
-        return cache[key]
+    def files(commit: str) -> CommitFiles:
+        if commit not in commits:
+            commits[commit] = CommitFiles(wr, commit, wr.root / "dialects")
+        return commits[commit]
+
+    def judge(rule: Rule, commit: str, base: str) -> Verdict:
+        if base not in dialects:
+            dialects[base] = files(base)
+        return evaluate(rule, files(commit).read(rule.file), dialects[base].dialect_for(rule.file))
 
     out = []
     for rule in rules:
@@ -75,26 +80,25 @@ def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult,
                 if p.commit is None:
                     cells.append(Cell(r.version, p.number, Status.SKIP, f"not applied ({p.status.value})"))
                     continue
-                v: Verdict = evaluate(rule, read(p.commit, rule.file))
+                v: Verdict = judge(rule, p.commit, r.base)
                 cells.append(Cell(r.version, p.number, v.status, v.detail))
         first, word = _verdict(rule, cells)
         out.append(InvariantResult(rule, tuple(cells), first, word))
     return out
 
 
-def over_texts(rules: list[Rule], read) -> list[InvariantResult]:
-    """The tree as it is, or loose files: one column."""
+def over_texts(rules: list[Rule], files) -> list[InvariantResult]:
+    """The tree as it is (CommitFiles), or loose files (DiskFiles): one column."""
     out = []
     for rule in rules:
-        v = evaluate(rule, read(rule.file))
+        v = evaluate(rule, files.read(rule.file), files.dialect_for(rule.file))
         out.append(InvariantResult(rule, (Cell(None, None, v.status, v.detail),), None, "n/a"))
     return out
 
 
-def files_reader(root: Path):
-    def read(path: str) -> str | None:
-        for cand in (root / path, root / Path(path).name):
-            if cand.is_file():
-                return cand.read_text(errors="replace")
-        return None
-    return read
+def files_reader(root: Path) -> DiskFiles:
+    return DiskFiles(root)
+
+
+def commit_reader(wr: WorkRepo, commit: str) -> CommitFiles:
+    return CommitFiles(wr, commit, wr.root / "dialects")

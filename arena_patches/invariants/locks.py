@@ -35,7 +35,7 @@ RELEASE = {"mutex_unlock", "spin_unlock", "spin_unlock_irq", "spin_unlock_irqres
            "raw_res_spin_unlock_irqrestore", "read_unlock", "write_unlock", "read_unlock_bh",
            "write_unlock_bh", "up_read", "up_write"}
 MAX_STATES = 256
-SCOPED = "__scoped_guard"  # what cparse.preprocess makes of scoped_guard(...)
+from .rewrite import SCOPED  # what scoped_guard(...) becomes
 
 
 @dataclass(frozen=True)

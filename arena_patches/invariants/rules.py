@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import bad_input
 from ..model import Status
 from . import cparse, helpers, locks
+from .dialect import Dialect
 
 KINDS = ("parses", "include", "function", "calls", "not-calls", "called-after", "lock-balanced",
          "acquires", "not-acquires", "call-under-lock", "call-not-under-lock", "no-double-unlock",
@@ -68,15 +69,18 @@ def _locks(a: locks.Analysis, pattern: str | None):
     return lambda names: {n for n in names if rx is None or rx.fullmatch(n)}
 
 
-def evaluate(rule: Rule, text: str | None) -> Verdict:
+def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None) -> Verdict:
     if text is None:
         return Verdict(Status.SKIP, f"{rule.file} does not exist here")
-    cf = cparse.parse(text, rule.file)
+    cf = cparse.parse(text, rule.file, dialect)
     k = rule.kind
     if k == "parses":
         errs = cf.parse_errors()
-        return Verdict(Status.FAIL, "; ".join(f"{fn}() line {ln}: {what}" for fn, ln, what in errs[:4])) \
-            if errs else Verdict(Status.PASS, f"{len(cf.functions)} functions parse")
+        how = f"tree-sitter-c; attribute macros from {cf.dialect}" + \
+            (f"; {cf.one_branch} #if groups inside code judged on one branch" if cf.one_branch else "")
+        return Verdict(Status.FAIL, "; ".join(f"{fn}() line {ln}: {what}" for fn, ln, what in errs[:4])
+                       + f" ({how})") \
+            if errs else Verdict(Status.PASS, f"{len(cf.functions)} functions parse ({how})")
     if k == "include":
         h = rule.arg("header")
         return Verdict(Status.PASS, f"includes <{h}>") if h in cf.includes else \

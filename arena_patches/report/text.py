@@ -97,14 +97,15 @@ def print_build(cells, stats, con: Console | None = None) -> None:
             word = c.status.value + ("*" if c and c.status.value == "fail" and not c.errors
                                      and c.inherited else "") if c else ""
             cells_.append(f"[{_STATUS_STYLE[c.status.value]}]{word}[/]" if c else "")
-        t.add_row(f"v{v} {k}", *cells_)
+        t.add_row("tree" if v is None else f"v{v} {k}", *cells_)
     con.print(t)
     if any(c.status.value == "fail" and not c.errors and c.inherited for c in cells):
         con.print("fail*: the patch keeps its parent's errors and introduces none")
     for c in cells:
         if c.status.value in ("warn", "error") or (c.status.value == "fail" and c.errors) or \
                 (c.status.value == "fail" and not c.inherited):
-            con.print(f"[bold]v{c.version} {c.patch} {c.target}[/] {c.status.value}"
+            where = "tree" if c.version is None else f"v{c.version} {c.patch}"
+            con.print(f"[bold]{where} {c.target}[/] {c.status.value}"
                       + (f": {c.detail}" if c.detail else ""))
             for d in c.errors[:5]:
                 con.print(f"    {d}", markup=False)

@@ -1,0 +1,400 @@
+"""Kernel idioms rewritten into C that tree-sitter-c reads, in place.
+
+Every pass keeps the line count (a rewritten span keeps its newlines), so a line reported
+on the rewritten text is the line in the file. Comments go first (nothing in a comment can
+look like code to a later pass); then the preprocessor lines tree-sitter cannot read where
+the kernel puts them (cpp.py); then the tree's attribute macros (dialect.py); then
+macros that stand for C constructs:
+- iterators and scopes (`list_for_each_entry(a, b, c) stmt`, `scoped_guard(k, &l) { }`,
+  `do_each_pid_task(p, t, x) {`) become `for (a, b, c;;)` / `if (...)`: their calls stay;
+- a type passed to a macro (`container_of(p, struct t, m)`, `min_t(unsigned int, a, b)`)
+  becomes an identifier; a braced initialiser passed to a macro becomes `0`;
+- declaration macros (`static DEFINE_RATELIMIT_STATE(rs, ...)`), `typeof(x)` as a type,
+  C23 `auto`, GNU case ranges and computed gotos become their plain C shapes.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+
+from . import cpp
+from .dialect import BUILTIN, Dialect
+
+_ITER_NAME = re.compile(r"\w*for_each\w*|\w*_foreach\w*|scoped_\w+|for_\w+")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+SCOPED = "__scoped_guard"  # what scoped_guard(...) becomes: `if (__scoped_guard(...))`
+_TYPE_ARG = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
+# a type passed to a macro: `min_t(unsigned int, a, b)`, `kmalloc_obj(struct x *, n)`
+_TYPE_WORDS = r"(?:unsigned|signed|long|short|int|char|float|double|void|_Bool|bool)"
+_MACRO_TYPE = re.compile(
+    r"(?:(?<=\w\()|(?<=\w \()|(?<=,))([ \t]*(?:(?:const|volatile)\s+)*"
+    rf"(?:(?:struct|union|enum)\s+\w+|{_TYPE_WORDS}(?:\s+{_TYPE_WORDS})*|\w+)(?:\s*\*)*\s*)(?=[,)])")
+_ALIGNOF = re.compile(r"\b(?:__alignof__|__alignof|_Alignof|alignof)(?=\s*\()")
+_COMPUTED_GOTO = re.compile(r"\bgoto\s*\*")
+# a braced initialiser passed to a macro: `_J(BPF_EXIT, {.can_jump = false})`
+_BRACE_ARG = re.compile(r"(?:(?<=\w\()|(?<=,))\s*\{")
+_FILE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*\((?:[^;{}()]|\([^()]*\))*\)[ \t]*$", re.M)
+
+
+
+
+def _blank(s: str) -> str:
+    return "".join(c if c == "\n" else " " for c in s)
+
+
+def _close_paren(text: str, i: int, limit: int = 20000) -> int:
+    """The `)` matching the `(` at i; strings and character constants are skipped."""
+    depth = 0
+    j, n = i, min(len(text), i + limit)
+    while j < n:
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+        elif c in "\"'":
+            k = j + 1
+            while k < n and text[k] != c and text[k] != "\n":
+                k += 2 if text[k] == "\\" else 1
+            j = k
+        j += 1
+    return -1
+
+
+_SCOPED = re.compile(r"\bscoped_guard\s*\(")
+
+
+def preprocess(text: str, dialect: Dialect = BUILTIN) -> str:
+    return preprocess_counted(text, dialect)[0]
+
+
+def preprocess_counted(text: str, dialect: Dialect) -> tuple[str, int]:
+    """(the rewritten text, #if groups judged on one branch)."""
+    out = cpp.blank_comments(text, strings=True)
+    dialect = dialect.with_file_defines(out)
+    out, one_branch = cpp.directives(out)
+    out = _FILE_MACRO.sub(lambda m: _blank(m.group(0)), out)  # BTF_ID_FLAGS(...) lines
+    pos = 0
+    while (m := _SCOPED.search(out, pos)):  # scoped_guard(k, &l) { } -> if (__scoped_guard(k, &l)) { }
+        end = _close_paren(out, m.end() - 1)
+        if end < 0:
+            break
+        out = out[:m.start()] + "if (__scoped_guard(" + out[m.end():end + 1] + ")" + out[end + 1:]
+        pos = m.start() + 5
+    out = dialect.blank(out)
+    out = _TYPE_ARG.sub(lambda m: f"{m.group(1)}_{m.group(2)}".ljust(len(m.group(0))), out)
+    out = _MACRO_TYPE.sub(_type_as_identifier, out)
+    out = re.sub(r"\boffsetof(?=\s*\()", "offset0f", out)  # tree-sitter's offsetof takes a field name only
+    out = _ALIGNOF.sub(lambda m: "_" * (len(m.group(0)) - 1) + "A", out)  # and alignof a type only
+    out = _COMPUTED_GOTO.sub(lambda m: " " * len(m.group(0)), out)  # `goto *table[op];` (GNU C)
+    out = _brace_args(out)
+    out = _decl_macros(out)
+    out = _AUTO.sub("int ", out)
+    # GNU ranges: `case 1 ... 5:`, `[0 ... 255] = x` are judged on their first value
+    out = _CASE_RANGE.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
+    out = _INDEX_RANGE.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
+    out = _typeof_decls(out)
+    out = _typeof_casts(out)
+    out = _do_while_macros(out, dialect)
+    out = re.sub(r"(\}\s*while\s*)\(\s*\)", r"\1(1)", out)  # `} while_each_x();`
+    out = _GNU_ATTR.sub(lambda m: _blank(m.group(0)), out)
+    out = _TRAILING_COMMA.sub(lambda m: " " + m.group(1) + ")", out)
+    out = _CAPS_RUN.sub(lambda m: m.group(1) + "0" + _blank(m.group(2))[1:], out)
+    out = _string_macros(out)
+    out = _asm_statements(out)
+    out = _OPERATOR_ARG.sub(lambda m: _blank(m.group(0)).replace(" ", "0", 1) if m.group(0).strip() else m.group(0), out)
+    out = _HEADER_ANNOTATION.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
+    out = _code_arguments(out)
+    out = _file_scope_calls(out)
+    if dialect.caps_attrs:  # `VISIBLE_IF_KUNIT void f(void)`: at a declaration's start only
+        out = _CAPS_ATTR.sub(lambda m: _blank(m.group(1)) if m.group(1).strip() in dialect.caps_attrs
+                             else m.group(0), out)
+    out = _dialect_decls(out, dialect)
+    pos = 0
+    while True:  # list_for_each_entry(a, b, c) stmt -> for (a, b, c;;) stmt: the calls stay
+        m = _CALL.search(out, pos)
+        if not m:
+            break
+        name = m.group(1)
+        if not (_ITER_NAME.fullmatch(name) or name in dialect.loops) or name == SCOPED:
+            pos = m.end()
+            continue
+        end = _close_paren(out, m.end() - 1)
+        if end < 0:
+            break
+        if out[end + 1:].lstrip().startswith(";") or _declares(out, m.start()) \
+                or out[:m.start()].rstrip().endswith(("(", "=", ",", "!", "&&", "||")):
+            pos = m.end()  # a call, a function named *for_each*, or a value: not an iterator
+            continue
+        args = _STATEMENT_ARG.sub(lambda a: a.group(1) + "0" + _blank(a.group(2))[1:], out[m.end():end])
+        out = out[:m.start()] + f"for ({args};;)" + out[end + 1:]
+        pos = m.start() + 4
+    return _block_macros(out), one_branch
+
+
+# `scoped_cond_guard(mutex_intr, return -EINTR, &l)`: a statement passed to a macro
+_STATEMENT_ARG = re.compile(r"((?:^|,)\s*)((?:return|goto|break|continue)\b[^,]*)")
+
+
+def _dialect_decls(text: str, dialect: Dialect) -> str:
+    """`DECLARE_BITMAP(map, n) = { 0 };`, `LIST_HEAD(todo);` at a statement's start:
+    macros the tree defines as declarations become `int NAME`."""
+    if not dialect.decls:
+        return text
+    pos = 0
+    while (m := _CALL.search(text, pos)):
+        pos = m.end()
+        if m.group(1) not in dialect.decls:
+            continue
+        before = text[max(0, m.start() - 40):m.start()]
+        lead = re.search(r"(?:^|[;{}\n])[ \t]*(?:(?:static|const)\s+)*$", before)
+        if lead is None:
+            continue
+        end = _close_paren(text, m.end() - 1)
+        if end < 0 or not text[end + 1:end + 20].lstrip().startswith((";", "=", ",")):
+            continue
+        span = text[m.start():end + 1]
+        repl = ("int " + m.group(1))[:len(span)]
+        text = text[:m.start()] + repl + _blank(span[len(repl):]) + text[end + 1:]
+        pos = m.start() + len(repl)
+    return text
+
+
+_BLOCK_MACRO = re.compile(r"\b(?!(?:if|for|while|switch|return|sizeof|do|else)\b)([a-z_]\w*)\s*\(")
+_DECL_MACRO = re.compile(r"\b(static|extern)(\s+)([A-Z][A-Z0-9_]*)\s*\(")
+_TYPEOF_ANY = re.compile(r"\((\s*)((?:__)?typeof(?:__)?|typeof_unqual|__typeof_unqual__)\s*\(")
+# `do { } while_each_thread(g, t);`, `do { } for_each_vma_range(vmi, v, end);`
+_WHILE_MACRO = re.compile(r"(\}\s*)([A-Za-z_]\w*)(?=\s*\()")
+_OPERATOR_ARG = re.compile(r"(?:(?<=,)(\s*)(<=|>=|==|!=|<|>|\||&|\^|\+|-|\*|/|%)(\s*)(?=[,)])"
+                          r"|(?<=\()(\s*)(<=|>=|==|!=|<|>|\||&|\^|\+|-|\*|/|%)(\s*)(?=,))")
+# an annotation between a function's declarator and its body: `f(...) __cond_acquires(true, &l) {`
+_HEADER_ANNOTATION = re.compile(r"(\)\s*)(__\w+\s*\((?:[^()]|\([^()]*\))*\))(?=\s*\{)")
+_CAPS_ATTR = re.compile(r"^([A-Z][A-Z0-9_]+)(?=[ \t]+[A-Za-z_]|[ \t]*\n[A-Za-z_])", re.M)
+_FILE_SCOPE_CALL = re.compile(r"^[a-z_]\w*\s*\([^;{}()\n]*(?:\([^;{}()\n]*\))?[^;{}()\n]*\)[ \t]*$", re.M)
+_GNU_ATTR = re.compile(r"\b__attribute\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)")
+_TRAILING_COMMA = re.compile(r",(\s*)\)")  # `f(a, b, /* comment */)`: a macro's empty argument
+# `{ &a, TASKS_OPS TASKS_RUDE_OPS }`: macros that expand to list items
+_CAPS_RUN = re.compile(r"(?<=[,{])(\s*)([A-Z][A-Z0-9_]*(?:[ \t]+[A-Z][A-Z0-9_]*)+)(?=\s*[,}\n&])")
+_AFTER_STRING = re.compile(r'"\s*\w+\s*\(')
+_BEFORE_STRING = re.compile(r'\)(?=[ \t]*"x*")')
+_AUTO = re.compile(r"\bauto(?=\s+\w+\s*=)")
+_CASE_RANGE = re.compile(r"(\bcase\b[^:\n]*?)(\s*\.\.\.\s*[^:\n]*)(?=:)")
+_INDEX_RANGE = re.compile(r"(\[[^\]\n]*?)(\s*\.\.\.[^\]\n]*)(?=\])")
+_TYPEOF_DECL = re.compile(r"(?m)^(\s*)((?:__)?typeof(?:__)?|typeof_unqual|__typeof_unqual__)\s*\(")
+
+
+def _block_macros(text: str) -> str:
+    """`scoped_with_creds(c) {`, `do_each_pid_task(p, t, x) {`: inside a body, a call
+    followed by a block is a macro that opens a scope; it becomes `for (args;;) {` (its
+    calls stay)."""
+    pos = 0
+    depths = cpp.line_depths(text)
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    while (m := _BLOCK_MACRO.search(text, pos)):
+        if depths[bisect.bisect_right(starts, m.start()) - 1] == 0:
+            pos = m.end()
+            continue
+        end = _close_paren(text, m.end() - 1)
+        if end < 0:
+            return text
+        if not text[end + 1:end + 80].lstrip(" \t\n").startswith("{") or _declares(text, m.start()) \
+                or text[max(0, m.start() - 2):m.start()].rstrip().endswith((".", ">")):
+            pos = m.end()
+            continue
+        args = text[m.end():end]
+        text = text[:m.start()] + f"for ({args};;)" + text[end + 1:]
+        pos = m.start() + 4
+    return text
+
+
+def _do_while_macros(text: str, dialect: Dialect) -> str:
+    pos = 0
+    while (m := _WHILE_MACRO.search(text, pos)):
+        name = m.group(2)
+        pos = m.end()
+        if not (name.startswith("while_") or _ITER_NAME.fullmatch(name) or name in dialect.loops):
+            continue
+        end = _close_paren(text, text.index("(", m.end()))
+        if end < 0 or not text[end + 1:end + 10].lstrip().startswith(";"):
+            continue  # `}` then an iterator statement, not the tail of a do-while
+        text = text[:m.start(2)] + "while".ljust(len(name)) + text[m.end(2):]
+    return text
+
+
+def _code_arguments(text: str) -> str:
+    """`context_unsafe(a(); b();)`, `KUNIT_EXPECT_FAIL(test, f(x); g());`: a macro given
+    statements becomes a block of them: `{ a(); b();;}`."""
+    pos = 0
+    while (m := _CALL.search(text, pos)):
+        pos = m.end()
+        if m.group(1) in ("for", "if", "while", "switch", "sizeof"):
+            continue
+        end = _close_paren(text, m.end() - 1)
+        if end < 0:
+            continue
+        inner = text[m.end():end]
+        if ";" not in inner or "{" in inner:
+            continue
+        depth = 0
+        for c in inner:
+            depth += (c == "(") - (c == ")")
+            if c == ";" and depth == 0:
+                break
+        else:
+            continue
+        text = text[:m.start()] + "{" + " " * (m.end() - m.start() - 1) + inner + ";}" + text[end + 1:]
+    return text
+
+
+def _file_scope_calls(text: str) -> str:
+    """`postcore_initcall(init_wmark)` with no `;`, at file scope, before a declaration."""
+    depths = cpp.line_depths(text)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if depths[i] or not _FILE_SCOPE_CALL.match(line):
+            continue
+        nxt = next((l.strip() for l in lines[i + 1:i + 6] if l.strip()), "")
+        if not nxt.startswith("{"):
+            lines[i] = _blank(line)
+    return "\n".join(lines)
+
+
+_ASM = re.compile(r"\b(?:asm|__asm__|__asm|asm_inline)\b(?:\s+(?:volatile|__volatile__|goto|inline|__inline))*\s*\(")
+
+
+def _asm_statements(text: str) -> str:
+    """Inline assembly (named operands, asm goto, register variables) is not C: an asm
+    statement becomes `0`, an asm label on a declarator disappears."""
+    pos = 0
+    while (m := _ASM.search(text, pos)):
+        end = _close_paren(text, m.end() - 1)
+        if end < 0:
+            break
+        before = text[:m.start()].rstrip()
+        span = _blank(text[m.start():end + 1])
+        if not (before and (before[-1].isalnum() or before[-1] in "_)")):
+            span = "0" + span[1:]
+        text = text[:m.start()] + span + text[end + 1:]
+        pos = m.start() + 1
+    return text
+
+
+def _typeof_casts(text: str) -> str:
+    """`(typeof(skb->mac_header))~0U`: the type inside a cast becomes `int`."""
+    pos = 0
+    while (m := _TYPEOF_ANY.search(text, pos)):
+        end = _close_paren(text, m.end() - 1)
+        if end < 0:
+            break
+        span = text[m.start(2):end + 1]
+        text = text[:m.start(2)] + "int" + _blank(span)[3:] + text[end + 1:]
+        pos = m.end()
+    return text
+
+
+def _string_macros(text: str) -> str:
+    """`"%" __stringify(IFNAMSIZ)`: a macro call inside a string concatenation becomes an
+    identifier (tree-sitter joins strings and identifiers, not calls)."""
+    pos = 0
+    while (m := _AFTER_STRING.search(text, pos)):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        quotes = len(re.findall(r'(?<!\\)"', text[line_start:m.start() + 1]))
+        if quotes % 2:  # an opening quote: what follows is the string itself
+            pos = m.end()
+            continue
+        open_at = m.end() - 1
+        end = _close_paren(text, open_at)
+        if end < 0:
+            break
+        text = text[:open_at] + _blank(text[open_at:end + 1]) + text[end + 1:]
+        pos = end + 1
+    pos = 0
+    while (m := _BEFORE_STRING.search(text, pos)):  # `__stringify(X) "\n"`
+        pos = m.end()
+        close = m.start()
+        depth, j = 0, close
+        while j >= 0:
+            depth += (text[j] == ")") - (text[j] == "(")
+            if depth == 0:
+                break
+            j -= 1
+        if j > 0 and re.search(r"\w\s*$", text[max(0, j - 60):j]):
+            text = text[:j] + _blank(text[j:close + 1]) + text[close + 1:]
+    return text
+
+
+def _typeof_decls(text: str) -> str:
+    """`typeof(ti->flags) val = ...;` declares with a type tree-sitter cannot read: `int`."""
+    pos = 0
+    while (m := _TYPEOF_DECL.search(text, pos)):
+        end = _close_paren(text, m.end() - 1)
+        if end < 0:
+            break
+        span = text[m.start(2):end + 1]
+        text = text[:m.start(2)] + "int" + _blank(span)[3:] + text[end + 1:]
+        pos = m.end()
+    return text
+
+
+def _decl_macros(text: str) -> str:
+    """`static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 10);` becomes `static int DEFINE_...;`."""
+    pos = 0
+    while (m := _DECL_MACRO.search(text, pos)):
+        end = _close_paren(text, m.end() - 1)
+        if end < 0 or not text[end + 1:end + 20].lstrip().startswith((";", "=")):
+            pos = m.end()
+            continue
+        args = _blank(text[m.end() - 1:end + 1])
+        text = text[:m.start()] + f"{m.group(1)}{m.group(2)}int {m.group(3)}" + args[4:] + text[end + 1:]
+        pos = m.end()
+    return text
+
+
+def _declares(text: str, at: int) -> bool:
+    """Is the name at `at` declared here (`static long bpf_for_each_elem(`)?"""
+    before = text[max(0, at - 80):at].rstrip()
+    if not before:
+        return False
+    if before[-1] == "*":
+        return True
+    word = re.search(r"(\w+)$", before)
+    return word is not None and word.group(1) not in ("else", "do", "return")
+
+
+def _type_as_identifier(m: re.Match) -> str:
+    t = m.group(1)
+    words = t.split()
+    if len(words) <= 1 and "*" not in t:
+        return t  # an identifier stays itself
+    if "\n" in t:
+        return _blank(t)
+    name = "T_" + "_".join(re.findall(r"\w+", t))
+    lead = len(t) - len(t.lstrip())
+    return (" " * lead + name)[:len(t)].ljust(len(t)) if len(name) + lead <= len(t) else \
+        (" " * lead + "T").ljust(len(t))
+
+
+def _brace_args(text: str) -> str:
+    pos = 0
+    while (m := _BRACE_ARG.search(text, pos)):
+        open_at = m.end() - 1
+        depth, j = 0, open_at
+        while j < len(text):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        rest = text[j + 1:j + 40].lstrip()
+        if j >= len(text) or not rest[:1] in (",", ")"):
+            pos = m.end()
+            continue
+        text = text[:open_at] + "0" + _blank(text[open_at + 1:j + 1]) + text[j + 1:]
+        pos = open_at + 1
+    return text
+
+
