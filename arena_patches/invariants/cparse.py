@@ -71,6 +71,12 @@ class CFile:
                 elif n.type == "ERROR":
                     out.append((f.name, n.start_point[0] + 1,
                                 f"cannot parse {self.node_text(n)[:40]!r}"))
+                elif n.type == "macro_type_specifier" and n.parent is not None \
+                        and n.parent.type == "declaration" and f.node.child_by_field_name("body") \
+                        and n.start_byte > f.node.child_by_field_name("body").start_byte:
+                    # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
+                    # a macro; in a body that is a call missing its `;`
+                    out.append((f.name, n.end_point[0] + 1, "missing ';'"))
                 stack.extend(n.children)
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
