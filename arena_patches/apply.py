@@ -190,9 +190,11 @@ def _conflicts(p: Patch, output: str) -> tuple[Conflict, ...]:
 
 
 def _commit(wt: Path, wr: WorkRepo, p: Patch) -> str:
+    # the Date: header comes from a stranger: git gets the parsed time, never the raw text
+    when = f"@{int(p.timestamp)} +0000" if p.timestamp and p.timestamp > 0 else "@0 +0000"
     env = {**TOOL_IDENT, "GIT_AUTHOR_NAME": p.author.name or p.author.email,
-           "GIT_AUTHOR_EMAIL": p.author.email, "GIT_AUTHOR_DATE": p.date or "@0 +0000",
-           "GIT_COMMITTER_DATE": p.date or "@0 +0000"}
+           "GIT_AUTHOR_EMAIL": p.author.email, "GIT_AUTHOR_DATE": when,
+           "GIT_COMMITTER_DATE": when}
     msg = f"{p.subject}\n\n{p.commit_message}".rstrip() + "\n\n"
     msg += "".join(f"{k}: {v}\n" for k, v in p.trailers) + f"Link: <{p.message_id}>\n"
     git(wr.runner, wt, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-",

@@ -14,6 +14,7 @@ from typing import Iterator
 
 from . import pipeline
 from .errors import ArenaPatchesError
+from .model import exit_code
 from .report import jsonout, text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
@@ -154,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except ArenaPatchesError as e:
         print(f"arena-patches: error: {e}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading stdout still gets a document
+            jsonout.dump({"schema": jsonout.SCHEMA_VERSION, "error": {
+                "kind": "input" if e.exit_code == 2 else "infrastructure",
+                "message": e.message, "hint": e.hint, "input": getattr(e, "input", None)}})
         return e.exit_code
     except KeyboardInterrupt:
         print("arena-patches: interrupted; a re-run resumes from the cache", file=sys.stderr)
@@ -231,9 +236,7 @@ def cmd_build(args) -> int:
         jsonout.dump(jsonout.build_results(cells, stats))
     else:
         text.print_build(cells, stats)
-    if any(c.status.value == "fail" for c in cells):
-        return EXIT_FINDINGS
-    return EXIT_INFRA if any(c.status.value == "error" for c in cells) else EXIT_OK
+    return exit_code(c.status for c in cells)
 
 
 def cmd_boot(args) -> int:
@@ -263,10 +266,7 @@ def cmd_boot(args) -> int:
         jsonout.dump(jsonout.boot_results(results))
     else:
         text.print_boot(results)
-    if any(r.status.value == "error" for r in results) and \
-            not any(r.status.value == "fail" for r in results):
-        return EXIT_INFRA
-    return EXIT_FINDINGS if any(r.status.value == "fail" for r in results) else EXIT_OK
+    return exit_code(r.status for r in results)
 
 
 def cmd_diff(args) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 class ArenaPatchesError(Exception):
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, input: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.input = input  # the file, option or value the message is about
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
@@ -27,7 +28,7 @@ class InfraError(ArenaPatchesError):
 
 
 def bad_input(what: str, why: str, hint: str | None = None) -> UserError:
-    return UserError(f"{what}: {why}", hint)
+    return UserError(f"{what}: {why}", hint, what)
 
 
 def tool_failed(tool: str, why: str, hint: str | None = None) -> InfraError:

@@ -63,7 +63,10 @@ def open_tree(stack: ExitStack, tree: str | None, work_dir: str | None,
     if not tree:
         return None
     user = tree_mod.open_user_tree(tree, runner)
-    return stack.enter_context(tree_mod.work_repo(user, Path(work_dir) if work_dir else None, runner))
+    # a relative --work-dir is taken from where the user stands, once: a clone made with
+    # it must not nest itself inside its own work dir
+    return stack.enter_context(tree_mod.work_repo(user, Path(work_dir).resolve() if work_dir else None,
+                                                  runner))
 
 
 def load_spec(name: str | None) -> SeriesSpec:

@@ -29,8 +29,11 @@ from .runner import DEFAULT, Runner
 # Commits the tool makes must not depend on who runs it or when: the same patch on the
 # same base gives the same commit id, so results can be cached by id.
 TOOL_IDENT = {"GIT_COMMITTER_NAME": "arena-patches", "GIT_COMMITTER_EMAIL": "arena-patches@localhost"}
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
-           "GIT_ADVICE": "0"}
+# The user's global and system git config (commit.gpgsign, apply.whitespace=error, hooks)
+# must not change what the private clone does: both are shut out, and what the tool needs
+# is set explicitly.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "LC_ALL": "C", "GIT_ADVICE": "0"}
 
 
 def git(runner: Runner, repo: Path | str, *args: str, check: bool = True,

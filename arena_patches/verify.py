@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import pipeline
 from .apply import VersionResult
-from .model import Series, Status
+from .model import Series, Status, exit_code, overall
 from .report import jsonout, text
 
 FINDING_STATUSES = ("conflict", "base-missing", "refused")
@@ -42,6 +42,13 @@ class Verification:
     @property
     def findings(self) -> bool:
         return any(s.status is Status.FAIL for s in self.stages)
+
+    @property
+    def status(self) -> Status:
+        """Judged by the stages that look at code: series and diff read only the mails."""
+        code = [s.status for s in self.stages if s.name not in ("series", "diff")]
+        mails = [s.status for s in self.stages if s.name in ("series", "diff") and s.status is Status.FAIL]
+        return overall(code + mails)
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,16 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
             applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, version), base, progress)
             bad = [f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}"
                    for r in applied for p in r.patches if p.status.value in FINDING_STATUSES]
-            stages.append(StageOutcome("apply", Status.FAIL if bad else Status.PASS,
-                                       "; ".join(bad) or "every patch applied"))
+            done = sum(1 for r in applied for p in r.patches if p.commit)
+            skipped = sum(1 for r in applied for p in r.patches if p.commit is None) - len(bad)
+            if bad:
+                stages.append(StageOutcome("apply", Status.FAIL, "; ".join(bad)))
+            elif not done:
+                stages.append(StageOutcome("apply", Status.SKIP, "no patch could be applied "
+                                           f"({skipped} skipped: missing from the source)"))
+            else:
+                stages.append(StageOutcome("apply", Status.PASS, f"{done} patches applied"
+                                           + (f", {skipped} skipped" if skipped else "")))
         cells, stats = [], None
         if wr is None:
             stages.append(StageOutcome("build", Status.SKIP, "no --tree given"))
@@ -108,8 +123,16 @@ def _invariant_stage(spec, wr, applied, stages: list) -> list:
         return []
     results = evaluate.over_versions(wr, rs, applied)
     bad = [f"{r.rule.id} {r.verdict}" for r in results if r.verdict in ("regressed", "later", "never")]
-    stages.append(StageOutcome("invariants", Status.FAIL if bad else Status.PASS,
-                               "; ".join(bad) or f"{len(results)} invariants as claimed or better"))
+    judged = [r for r in results if any(c.status is not Status.SKIP for c in r.cells)]
+    if bad:
+        stages.append(StageOutcome("invariants", Status.FAIL, "; ".join(bad)))
+    elif not judged:
+        stages.append(StageOutcome("invariants", Status.SKIP,
+                                   f"nothing judged: none of the {len(results)} invariants' patches applied"))
+    else:
+        stages.append(StageOutcome("invariants", Status.PASS, f"{len(judged)} invariants judged, as claimed "
+                                   f"or better" + (f"; {len(results) - len(judged)} not judged"
+                                                   if len(judged) < len(results) else "")))
     return results
 
 
@@ -174,7 +197,7 @@ def _build_outcome(cells) -> StageOutcome:
 
 def to_json(v: Verification) -> dict:
     return {"schema": jsonout.SCHEMA_VERSION,
-            "status": "fail" if v.findings else "pass",
+            "status": v.status.value,
             "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason}
                        for s in v.stages],
             "series": jsonout.series(v.series),
@@ -272,4 +295,6 @@ def run(args) -> int:
             print("demo: every planted failure was found where it was planted" if not wrong
                   else "demo: the tool did not find what the demo plants", file=sys.stderr)
         return EXIT_FINDINGS if wrong else EXIT_OK
-    return EXIT_FINDINGS if result.findings else EXIT_OK
+    if result.status is Status.SKIP and not args.json:
+        print("verify: nothing was judged (every stage skipped): the gate cannot say good", file=sys.stderr)
+    return exit_code([result.status])

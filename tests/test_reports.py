@@ -31,8 +31,9 @@ def golden(name: str, text: str) -> None:
 def test_real_mails_reports_are_pinned(lore_dir, tmp_path, capsys):
     rc = cli.main(["verify", "--source", str(lore_dir), "--report-dir", str(tmp_path), "--json"])
     out = capsys.readouterr().out
-    assert rc == 0
     doc = json.loads(out)
+    # no tree: only the mails were read, no code was judged: the gate cannot say "pass"
+    assert rc == 3 and doc["status"] == "skip"
     assert doc == json.loads((tmp_path / "report.json").read_text())
     # The review column quotes the mails: pinned as "…" so no mail text enters the repo.
     import re

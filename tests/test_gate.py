@@ -1,0 +1,74 @@
+"""The gate never lies: one exit policy, nothing judged is never "pass", JSON errors are
+documents, and the user's git config, a relative work dir or a stranger's Date: header do
+not change what a run does."""
+import json
+import os
+
+import pytest
+
+from arena_patches import cli, mkseries
+from arena_patches.model import Status, exit_code, overall
+from arena_patches.verify import StageOutcome, Verification
+from tests import gittree
+from tests.test_apply import C, TEXT, three_versions
+
+
+def test_one_exit_policy():
+    P, W, F, S, E = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR
+    assert [exit_code(x) for x in ([P, W], [P, F, E], [P, E], [S, S], [], [W, S])] == [0, 1, 3, 3, 3, 0]
+    assert overall([S, S]) is S  # nothing judged: never pass
+
+
+def test_verify_that_judged_no_code_is_not_a_pass():
+    v = Verification(None, (), (StageOutcome("series", Status.PASS, ""), StageOutcome("apply", Status.SKIP, ""),
+                                StageOutcome("build", Status.SKIP, ""), StageOutcome("invariants", Status.SKIP, ""),
+                                StageOutcome("diff", Status.WARN, "")))
+    assert v.status is Status.SKIP
+    v = Verification(None, (), (StageOutcome("apply", Status.PASS, ""), StageOutcome("build", Status.ERROR, "")))
+    assert v.status is Status.ERROR
+
+
+def test_json_errors_are_documents(tmp_path, capsys):
+    rc = cli.main(["series", "--spec", str(tmp_path / "nope.toml"), "--source", str(tmp_path), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 2 and doc["error"]["kind"] == "input" and "nope.toml" in doc["error"]["message"]
+
+
+@pytest.fixture
+def series_on_tree(tmp_path):
+    t = gittree.make(tmp_path / "user", {C: TEXT})
+    src = tmp_path / "mails"
+    mkseries.write(t, "HEAD", "t: series", three_versions()[:1], src, tag="t")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[series]\ntitle = "t: series"\n')
+    return t, src, spec
+
+
+def test_user_git_config_and_relative_work_dir(series_on_tree, tmp_path, capsys, monkeypatch):
+    t, src, spec = series_on_tree
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[commit]\n\tgpgsign = true\n[apply]\n\twhitespace = error\n"
+                                     "[gpg]\n\tprogram = /bin/false\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    before = gittree.snapshot(t)
+    rc = cli.main(["apply", "--spec", str(spec), "--source", str(src), "--tree", str(t),
+                   "--work-dir", "rel-work", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0, doc
+    assert [p["status"] for p in doc["versions"][0]["patches"]] == ["applied"] * 3
+    assert (tmp_path / "rel-work" / "trees").is_dir()
+    assert not list((tmp_path / "rel-work").rglob("rel-work"))  # the clone did not nest itself
+    assert gittree.snapshot(t) == before
+
+
+def test_a_malformed_date_header_does_not_stop_apply(series_on_tree, tmp_path, capsys):
+    t, src, spec = series_on_tree
+    for f in src.rglob("*"):
+        if f.is_file():
+            f.write_bytes(f.read_bytes().replace(b"\nDate: ", b"\nDate: not a date at all -- ", 1))
+    rc = cli.main(["apply", "--spec", str(spec), "--source", str(src), "--tree", str(t),
+                   "--work-dir", str(tmp_path / "w"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [p["status"] for p in doc["versions"][0]["patches"]] == ["applied"] * 3
