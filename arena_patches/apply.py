@@ -12,7 +12,7 @@ import enum
 import json
 import re
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +29,8 @@ class ApplyStatus(str, enum.Enum):
     SKIPPED = "skipped"
     BASE_MISSING = "base-missing"
     REFUSED = "refused"  # the patch writes outside the tree (../, absolute paths)
+    PARTIAL = "partial"  # some files applied, others left out (named, with why)
+    SUBSTITUTED = "substituted"  # missing from the source; another version's patch k stands in
 
 
 class BaseRule(str, enum.Enum):
@@ -51,6 +53,9 @@ class PatchResult:
     commit: str | None
     conflicts: tuple[Conflict, ...] = ()
     detail: str = ""
+    left_out: tuple[str, ...] = ()  # partial: the files not applied
+    stands_in: str | None = None  # substituted: the Message-ID of the patch used
+    on_partial: int | None = None  # applied on top of this partial patch of the version
 
 
 @dataclass(frozen=True)
@@ -83,35 +88,57 @@ class VersionResult:
 # ---------------------------------------------------------------- base selection
 
 def _blob_guess(wr: WorkRepo, v: Version) -> tuple[str, str] | None:
-    """The newest commit whose files have every pre-image blob the patches name
-    (b4's guess-base idea: the index lines say which file contents a patch was made on)."""
+    """The commit holding the most of the version's pre-image blobs (b4's guess-base idea,
+    per file: the index lines say which file contents a patch was made on). Ties go to the
+    newest. None when no commit holds any."""
     wanted = version_base_blobs(v)
     if not wanted:
         return None
     head = wr.resolve("HEAD")
-    if head and _matches(wr, head, wanted):
-        return head, "HEAD has every pre-image blob"
-    path, blob = next(iter(wanted.items()))
-    r = wr.git("log", "--all", "--format=%H", "--raw", "--no-abbrev", "-n", "5000", "--", path,
-               check=False, timeout=600)
-    current = None
-    for line in r.stdout.splitlines():
-        if re.fullmatch(r"[0-9a-f]{40}", line):
-            current = line
-        elif line.startswith(":") and current:
-            fields = line.split()
-            if fields[3].startswith(blob) and _matches(wr, current, wanted):
-                return current, f"{path} is blob {blob} at this commit"
-    return None
+    candidates: list[str] = [head] if head else []
+    for path, blob in wanted.items():
+        r = wr.git("log", "--all", "--format=%H", "--raw", "--no-abbrev", "-n", "2000", "--", path,
+                   check=False, timeout=600)
+        current = None
+        for line in r.stdout.splitlines():
+            if re.fullmatch(r"[0-9a-f]{40}", line):
+                current = line
+            elif line.startswith(":") and current and line.split()[3].startswith(blob) \
+                    and current not in candidates:
+                candidates.append(current)
+    best, best_hits = None, []
+    for c in candidates:  # in order: HEAD, then newest first per file
+        hits = _matching(wr, c, wanted)
+        if len(hits) > len(best_hits) or (len(hits) == len(best_hits) and best is not None and hits
+                                           and _newer(wr, c, best)):
+            best, best_hits = c, hits
+    if best is None or not best_hits:
+        return None
+    if len(best_hits) == len(wanted):
+        return best, ("HEAD has every pre-image blob" if best == head else
+                      f"every pre-image blob is here ({', '.join(sorted(best_hits))})")
+    missing = sorted(set(wanted) - set(best_hits))
+    return best, (f"{len(best_hits)} of {len(wanted)} pre-image blobs are here "
+                  f"(matched: {', '.join(sorted(best_hits))}; not in any commit: {', '.join(missing)})")
 
 
-def _matches(wr: WorkRepo, commit: str, wanted: dict[str, str]) -> bool:
+def _newer(wr: WorkRepo, a: str, b: str) -> bool:
+    r = wr.git("log", "--no-walk", "--format=%ct", a, b, check=False)
+    times = r.stdout.split()
+    return len(times) == 2 and int(times[0]) > int(times[1])
+
+
+def _matching(wr: WorkRepo, commit: str, wanted: dict[str, str]) -> list[str]:
     r = wr.git("ls-tree", commit, "--", *wanted.keys(), check=False)
     found = {}
     for line in r.stdout.splitlines():
         meta, path = line.split("\t", 1)
         found[path] = meta.split()[2]
-    return all(found.get(p, "").startswith(b) for p, b in wanted.items())
+    return [p for p, b in wanted.items() if found.get(p, "").startswith(b)]
+
+
+def _matches(wr: WorkRepo, commit: str, wanted: dict[str, str]) -> bool:
+    return len(_matching(wr, commit, wanted)) == len(wanted)
 
 
 def choose_base(wr: WorkRepo, v: Version, flag: str | None = None) -> BaseChoice:
@@ -231,6 +258,9 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | N
     missing = [(f, b) for f, b in p.base_blobs
                if base_blobs.get(f) == b and not wr.has_object(b)]
     conflicts = _conflicts(p, plain.stderr + "\n" + three.stderr + three.stdout)
+    partial = _apply_files(wr, wt, p, dict(missing))
+    if partial is not None:
+        return partial
     if missing:
         what = ", ".join(f"{f} {b}" for f, b in missing)
         return PatchResult(p.number, ApplyStatus.BASE_MISSING, None, conflicts,
@@ -242,6 +272,62 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | N
     return PatchResult(p.number, ApplyStatus.CONFLICT, None, conflicts, first)
 
 
+def _apply_files(wr: WorkRepo, wt: Path, p: Patch, missing: dict[str, str]) -> PatchResult | None:
+    """File by file: the files that apply are applied and committed, the others named with
+    why (their base blob is not in the tree, or their hunks do not fit). None unless some
+    but not all files apply."""
+    done, left = [], []
+    for path in dict.fromkeys(p.paths):
+        one = ["--include", glob_escape(path)]
+        r = git(wr.runner, wt, "apply", "--index", *one, "-", input=p.diff.encode(), check=False)
+        if r.returncode != 0:
+            r = git(wr.runner, wt, "apply", "--index", "--3way", *one, "-", input=p.diff.encode(), check=False)
+        if r.returncode == 0:
+            done.append(path)
+        else:
+            git(wr.runner, wt, "checkout", "-q", "HEAD", "--", path, check=False)
+            git(wr.runner, wt, "reset", "-q", "--", path, check=False)
+            left.append(f"{path} (base blob {missing[path]} is not in the tree)" if path in missing
+                        else f"{path} (its hunks do not apply)")
+    if not done or not left:
+        git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
+        return None
+    commit = _commit(wt, wr, p)
+    return PatchResult(p.number, ApplyStatus.PARTIAL, commit, detail=(
+        f"partial: applied {', '.join(done)}; left out {', '.join(left)}"),
+        left_out=tuple(x.split(" (")[0] for x in left))
+
+
+def glob_escape(path: str) -> str:
+    """A path as a git apply --include pattern that matches only itself."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", path)
+
+
+def _substitute(v: Version, k: int, others: list[Version]) -> tuple[Patch, Version, str] | None:
+    """Another version's patch k, when the mails prove it equivalent for what follows: its
+    post-image blobs are exactly the pre-image blobs of this version's next patch."""
+    nxt = next((v.patch(j) for j in range(k + 1, max([v.total] + [p.number for p in v.patches]) + 1)
+                if v.patch(j)), None)
+    if nxt is None:
+        return None
+    pre = dict(nxt.base_blobs)
+    for o in sorted(others, key=lambda o: abs(o.version - v.version)):
+        cand = o.patch(k)
+        if cand is None or o.version == v.version:
+            continue
+        shared = {f: b for f, b in cand.post_blobs if f in pre}
+        if shared and all(_same_blob(b, pre[f]) for f, b in shared.items()):
+            why = "; ".join(f"its post-image of {f} ({b}) is v{v.version} {nxt.number}/{nxt.total}'s "
+                            f"pre-image" for f, b in sorted(shared.items()))
+            return cand, o, why
+    return None
+
+
+def _same_blob(a: str, b: str) -> bool:
+    n = min(len(a), len(b))
+    return n >= 7 and a[:n] == b[:n]
+
+
 def _cache_key(base: str, patches: list[Patch]) -> str:
     h = hashlib.sha256(base.encode())
     for p in patches:
@@ -251,11 +337,14 @@ def _cache_key(base: str, patches: list[Patch]) -> str:
 
 
 def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> VersionResult:
+                  progress: Callable[[str], None] | None = None,
+                  others: list[Version] | None = None) -> VersionResult:
     base = choose_base(wr, v, base_flag)
     warnings = [f"v{v.version}: {base.detail}"] if base.rule is BaseRule.HEAD else []
     total = max([v.total] + [p.number for p in v.patches])
-    cache = wr.root / "apply-cache" / f"{_cache_key(base.commit, list(v.patches))}.json"
+    subs = {k: _substitute(v, k, others or []) for k in range(1, total + 1) if v.patch(k) is None}
+    used = [x[0] for x in subs.values() if x]
+    cache = wr.root / "apply-cache" / f"{_cache_key(base.commit, list(v.patches) + used)}.json"
     if cache.exists():
         results = _load_cached(cache, wr)
         if results is not None:
@@ -265,9 +354,11 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
     base_blobs = version_base_blobs(v)
     with wr.worktree("apply", base.commit) as wt:
         broken: str | None = None
+        partial: int | None = None
         for k in range(1, total + 1):
             p = v.patch(k)
-            if p is None:
+            sub = subs.get(k)
+            if p is None and sub is None:
                 gap = f"skipped: patch {k}/{total} is missing from the source"
                 results.append(PatchResult(k, ApplyStatus.SKIPPED, None, detail=gap))
                 broken = broken or gap
@@ -277,7 +368,20 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
                 continue
             if progress:
                 progress(f"v{v.version} {k}/{total}")
-            r = apply_patch(wr, wt, p, base_blobs)
+            if p is None:
+                cand, other, why = sub
+                r = apply_patch(wr, wt, replace(cand, number=k), base_blobs)
+                if r.commit:
+                    r = replace(r, status=ApplyStatus.SUBSTITUTED, stands_in=cand.message_id,
+                                detail=f"substituted: patch {k}/{total} is missing from the source; "
+                                       f"v{other.version} {k}/{cand.total} <{cand.message_id}> stands in: {why}")
+            else:
+                r = apply_patch(wr, wt, p, base_blobs)
+            if partial is not None and r.commit:
+                r = replace(r, on_partial=partial, detail=(r.detail + "; " if r.detail else "")
+                            + f"on top of the partial {partial}/{total}")
+            if r.status is ApplyStatus.PARTIAL:
+                partial = k
             results.append(r)
             if r.commit:
                 # A ref in the private clone keeps the commit from being pruned.
@@ -294,7 +398,8 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
 def _dump(r: PatchResult) -> dict:
     return {"number": r.number, "status": r.status.value, "commit": r.commit,
             "conflicts": [{"file": c.file, "hunk": c.hunk} for c in r.conflicts],
-            "detail": r.detail}
+            "detail": r.detail, "left_out": list(r.left_out), "stands_in": r.stands_in,
+            "on_partial": r.on_partial}
 
 
 def _load_cached(path: Path, wr: WorkRepo) -> tuple[PatchResult, ...] | None:
@@ -302,7 +407,8 @@ def _load_cached(path: Path, wr: WorkRepo) -> tuple[PatchResult, ...] | None:
         data = json.loads(path.read_text())
         results = tuple(PatchResult(d["number"], ApplyStatus(d["status"]), d["commit"],
                                     tuple(Conflict(c["file"], c["hunk"]) for c in d["conflicts"]),
-                                    d.get("detail", "")) for d in data)
+                                    d.get("detail", ""), tuple(d.get("left_out", ())),
+                                    d.get("stands_in"), d.get("on_partial")) for d in data)
     except (OSError, ValueError, KeyError):
         return None
     if any(r.commit and not wr.resolve(r.commit) for r in results):

@@ -297,6 +297,12 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
                     cells.append(cell(r.version, p.number, Status.SKIP,
                                       detail=f"not applied ({p.status.value})"))
                     continue
+                if p.left_out or p.on_partial is not None:
+                    # an honest build needs the whole patch, and everything under it
+                    cells.append(cell(r.version, p.number, Status.SKIP, p.commit, detail=(
+                        f"partial: {', '.join(p.left_out)} not applied" if p.left_out else
+                        f"built on the partial {p.on_partial}/{len(r.patches)}")))
+                    continue
                 repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", p.commit]) + \
                     " && " + shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs,
                                                   {"W": "1"} if w1 else None))

@@ -108,6 +108,7 @@ class Patch:
     base_blobs: tuple[tuple[str, str], ...]  # (path, abbreviated pre-image blob id)
     origin: str
     resent_ids: tuple[str, ...] = ()  # other messages that carried the same k/n
+    post_blobs: tuple[tuple[str, str], ...] = ()  # (path, abbreviated post-image blob id)
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -54,7 +54,7 @@ def apply_series(s: Series, wr: tree_mod.WorkRepo, versions: list[int],
         v = s.version(n)
         if v is None:
             continue
-        out.append(apply_version(wr, v, base, progress))
+        out.append(apply_version(wr, v, base, progress, others=list(s.versions)))
     return tuple(out)
 
 

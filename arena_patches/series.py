@@ -85,7 +85,8 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
         number=m.counter, total=m.expected, message_id=m.message_id, subject=m.title,
         author=who, date=m.date, timestamp=m.timestamp, commit_message=message,
         trailers=trailers, diff=diff, files=tuple(files), base_blobs=blobs,
-        origin=m.origin), problems
+        origin=m.origin, post_blobs=tuple((b, post) for _a, b, _pre, post in _INDEX.findall(diff)
+                                          if set(post) != {"0"})), problems
 
 
 class _Classifier:

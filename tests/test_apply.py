@@ -60,8 +60,12 @@ def test_statuses_chain_and_user_tree_untouched(user_tree, tmp_path):
     s, res, wr = run_apply(user_tree, tmp_path, three_versions())
     assert gittree.snapshot(user_tree) == before
     got = {r.version: [x.status for x in r.patches] for r in res}
-    A, C3, S = ApplyStatus.APPLIED, ApplyStatus.CONFLICT, ApplyStatus.SKIPPED
-    assert got == {1: [A, A, A], 2: [A, S, S], 3: [A, C3, S]}
+    A, C3, S, SUB = ApplyStatus.APPLIED, ApplyStatus.CONFLICT, ApplyStatus.SKIPPED, ApplyStatus.SUBSTITUTED
+    # v2 2/3 is missing, but v1 2/3's post-image is exactly v2 3/3's pre-image: it stands in
+    assert got == {1: [A, A, A], 2: [A, SUB, A], 3: [A, C3, S]}
+    sub = res[1].patches[1]
+    assert sub.stands_in == "t-v1-2@arena-patches.invalid" and "v1 2/3 <t-v1-2@arena-patches.invalid> stands in" in sub.detail
+    assert "is v2 3/3's pre-image" in sub.detail
     v1 = res[0]
     assert v1.base_rule is BaseRule.BLOB_GUESS and v1.base == before["head"].strip()
     # patch k's commit has 1..k-1 under it, and carries the mail's author, date, message
@@ -72,8 +76,7 @@ def test_statuses_chain_and_user_tree_untouched(user_tree, tmp_path):
     assert log.startswith("Demo Author <demo@arena-patches.invalid>|1767312002|demo: two|Body of demo: two\n\n"
                           "Signed-off-by: Demo Author <demo@arena-patches.invalid>\n"
                           "Link: <t-v1-2@arena-patches.invalid>\n")
-    gap = res[1].patches[1]
-    assert "missing from the source" in gap.detail
+    assert "missing from the source" in sub.detail
     conflict = res[2].patches[1]
     assert [(c.file, c.hunk.split(" @@")[0]) for c in conflict.conflicts] == [(C, "@@ -17,7 +17,7")]
     assert "patch failed: lib/demo.c:17" in conflict.detail
@@ -245,3 +248,34 @@ def test_merge_commit_of_the_series_yields_the_last_changelog(tmp_path, capsys):
     assert [(c["from"], c["to"], c["patch"], c["text"], c["asked_by"]) for c in claims] == [
         (1, 2, None, "First", "ai"), (2, 3, 1, "Rename the helper", "reviewer")]
     assert claims[1]["sources"] == [merge]
+
+
+def test_partial_patch_and_per_file_base(tmp_path):
+    """A patch whose other file's base is not in the tree: the files that apply are
+    applied (partial, the rest named), the chain goes on and says so; the base is the
+    commit holding most of the pre-image blobs."""
+    B = "include/other.h"
+    made = gittree.make(tmp_path / "made", {C: TEXT, B: "int other;\n"})
+    one = p("demo: both", Edit(C, "line 3\n", "line 3 changed\n"), Edit(B, "int other;\n", "long other;\n"))
+    two = p("demo: more", Edit(C, "line 30\n", "line 30 changed\n"))
+    src = tmp_path / "mails"
+    mkseries.write(made, "HEAD", "t: series", [VersionSpec(1, (one, two))], src, tag="t")
+    user = gittree.make(tmp_path / "user", {"README": "x\n"})
+    (user / C).parent.mkdir(parents=True)
+    (user / C).write_text(TEXT)
+    gittree.run(user, "add", "-A")
+    gittree.run(user, "commit", "-q", "-m", "the C file only")
+    (user / "README").write_text("later\n")
+    gittree.run(user, "commit", "-q", "-am", "a later commit")
+    s = pipeline.load_series(series_spec(tmp_path), str(src))
+    with tree_mod.work_repo(tree_mod.open_user_tree(user), tmp_path / "work") as wr:
+        (r,) = pipeline.apply_series(s, wr, [1])
+        assert r.base_rule is BaseRule.BLOB_GUESS and "1 of 2 pre-image blobs" in r.base_detail
+        assert "not in any commit: include/other.h" in r.base_detail
+        first, second = r.patches
+        assert first.status is ApplyStatus.PARTIAL and first.left_out == (B,)
+        assert f"applied {C}; left out {B} (base blob" in first.detail
+        assert second.status is ApplyStatus.APPLIED and second.on_partial == 1
+        assert "on top of the partial 1/2" in second.detail
+        assert "line 3 changed" in gittree.run(wr.repo, "show", f"{second.commit}:{C}")
+        assert "line 30 changed" in gittree.run(wr.repo, "show", f"{second.commit}:{C}")

@@ -27,10 +27,17 @@ class InvariantResult:
     cells: tuple[Cell, ...]
     first_holds: int | None
     verdict: str  # as-claimed | earlier | later | never | regressed | n/a
+    history: str = ""  # "pass v1-v4, fail v5, pass v6-v8 (broken in v5 only, fixed in v6)"
 
 
-def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str]:
-    """Per version, the invariant's state at the patch it concerns (or the version's last)."""
+def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str, str]:
+    """Per version, the invariant's state at the patch it concerns: (first_holds, verdict,
+    history). first_holds is the version from which it holds in every later judged
+    version; `as-claimed` when that is the claimed version (or nothing judged between the
+    claim and it says otherwise), `earlier`, `later`, `never` (the newest judged version
+    does not hold it), `regressed` (it held at the claimed version and the newest fails:
+    what a maintainer must hear before merging). A break in between that a later version
+    fixed goes into the history ("broken in v5 only"), not the verdict."""
     per_version: dict[int, Status] = {}
     for c in cells:
         if c.version is None or c.status is Status.SKIP:
@@ -38,24 +45,43 @@ def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str]:
         if rule.patch is None or c.patch == rule.patch:
             per_version[c.version] = c.status
     if not per_version:
-        return None, "n/a"
+        return None, "n/a", ""
     order = sorted(per_version)
-    holds = [v for v in order if per_version[v] is Status.PASS]
-    first = holds[0] if holds else None
+    history = _history(order, per_version)
+    first = None
+    for v in reversed(order):
+        if per_version[v] is not Status.PASS:
+            break
+        first = v
+    c = rule.claimed_in
     if first is None:
-        return None, "never"
-    if any(per_version[v] is Status.FAIL for v in order if v > first):
-        return first, "regressed"
-    if rule.claimed_in is None:
-        return first, "n/a"
-    if first == rule.claimed_in:
-        return first, "as-claimed"
-    if first < rule.claimed_in:
-        return first, "earlier"
-    # Later than claimed, unless no version between the claim and `first` was seen: then
-    # nothing here contradicts the claim.
-    seen_between = [v for v in order if rule.claimed_in <= v < first]
-    return first, "later" if seen_between else "as-claimed"
+        held_at_claim = c is not None and per_version.get(c) is Status.PASS
+        return None, "regressed" if held_at_claim else "never", history
+    if c is None:
+        return first, "n/a", history
+    if first == c:
+        return first, "as-claimed", history
+    if first < c:
+        return first, "earlier", history
+    seen_between = [v for v in order if c <= v < first]
+    return first, "later" if seen_between else "as-claimed", history
+
+
+def _history(order: list[int], per: dict[int, Status]) -> str:
+    """`pass v1-v4, fail v5, pass v6-v8 (broken in v5 only)`."""
+    runs: list[tuple[Status, int, int]] = []
+    for v in order:
+        if runs and runs[-1][0] is per[v]:
+            runs[-1] = (per[v], runs[-1][1], v)
+        else:
+            runs.append((per[v], v, v))
+    words = ", ".join(f"{st.value} v{a}" + (f"-v{b}" if b != a else "") for st, a, b in runs)
+    notes = []
+    for i, (st, a, b) in enumerate(runs):
+        if st is Status.FAIL and 0 < i < len(runs) - 1:
+            notes.append(f"broken in v{a} only" if a == b else f"broken in v{a}-v{b}")
+            notes[-1] += f", fixed in v{runs[i + 1][1]}"
+    return words + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult, ...]) -> list[InvariantResult]:
@@ -76,14 +102,20 @@ def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult,
     for rule in rules:
         cells = []
         for r in applied:
+            left: set[str] = set()  # files the chain's partial patches left out, so far
             for p in r.patches:
+                left |= set(p.left_out)
                 if p.commit is None:
                     cells.append(Cell(r.version, p.number, Status.SKIP, f"not applied ({p.status.value})"))
                     continue
+                if rule.file in left:
+                    cells.append(Cell(r.version, p.number, Status.SKIP,
+                                      f"{rule.file} was left out of a partial patch"))
+                    continue
                 v: Verdict = judge(rule, p.commit, r.base)
                 cells.append(Cell(r.version, p.number, v.status, v.detail))
-        first, word = _verdict(rule, cells)
-        out.append(InvariantResult(rule, tuple(cells), first, word))
+        first, word, history = _verdict(rule, cells)
+        out.append(InvariantResult(rule, tuple(cells), first, word, history))
     return out
 
 

@@ -43,7 +43,8 @@ def junit(doc: dict) -> str:
     s = ET.SubElement(root, "testsuite", name=f"{title}: apply")
     for v in doc["apply"]["versions"]:
         for p in v["patches"]:
-            st = {"applied": "pass", "applied-3way": "pass", "skipped": "skip"}.get(p["status"], "fail")
+            st = {"applied": "pass", "applied-3way": "pass", "skipped": "skip", "substituted": "pass",
+                  "partial": "skip"}.get(p["status"], "fail")
             _case(s, f"apply.v{v['version']}", f"patch {p['number']}", st, p["detail"] or p["status"])
     if doc.get("build"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: build")

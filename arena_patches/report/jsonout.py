@@ -78,7 +78,8 @@ def apply_results(results) -> dict[str, Any]:
         "base_detail": r.base_detail, "head": r.head, "warnings": list(r.warnings),
         "patches": [{"number": p.number, "status": p.status.value, "commit": p.commit,
                      "conflicts": [{"file": c.file, "hunk": c.hunk} for c in p.conflicts],
-                     "detail": p.detail} for p in r.patches]} for r in results]}
+                     "detail": p.detail, "left_out": list(p.left_out), "stands_in": p.stands_in,
+                     "on_partial": p.on_partial} for p in r.patches]} for r in results]}
 
 
 def diagnostic(d) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def invariants(results) -> dict[str, Any]:
         "function": r.rule.function, "claimed_in": r.rule.claimed_in, "patch": r.rule.patch,
         "results": [{"version": c.version, "patch": c.patch, "status": c.status.value,
                      "detail": c.detail} for c in r.cells],
-        "first_holds": r.first_holds, "verdict": r.verdict} for r in results]}
+        "first_holds": r.first_holds, "verdict": r.verdict, "history": r.history} for r in results]}
 
 
 def backport(target_tree: str, target: str, version: int, patches) -> dict[str, Any]:

@@ -52,7 +52,8 @@ def print_series(s: Series, con: Console | None = None) -> None:
 
 
 _APPLY_STYLE = {"applied": "green", "applied-3way": "yellow", "conflict": "red",
-                "skipped": "dim", "base-missing": "magenta", "refused": "red"}
+                "skipped": "dim", "base-missing": "magenta", "refused": "red",
+                "partial": "yellow", "substituted": "cyan"}
 
 
 def print_apply(results, con: Console | None = None) -> None:
@@ -72,7 +73,7 @@ def print_apply(results, con: Console | None = None) -> None:
         for w in r.warnings:
             con.print(f"[yellow]warning:[/] {w}")
         for p in r.patches:
-            if p.status.value in ("conflict", "base-missing", "refused"):
+            if p.status.value in ("conflict", "base-missing", "refused", "partial", "substituted"):
                 con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}")
                 for c in p.conflicts:
                     con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""))
@@ -206,7 +207,7 @@ def print_backport(doc: dict, con: Console | None = None) -> None:
     con = con or console()
     con.print(f"backport of v{doc['version']} onto {doc['target_tree']} ({doc['target_commit'][:12]})")
     for p in doc["patches"]:
-        style = {"applied": "green", "conflict": "red", "skipped": "dim"}[p["status"]]
+        style = {"applied": "green", "conflict": "red", "skipped": "dim"}.get(p["status"], "yellow")
         con.print(f"[{style}]{p['number']}: {p['status']}[/] {p['detail']}")
         for h in p["hunks"]:
             if h["status"] == "failed":
