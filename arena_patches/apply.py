@@ -97,8 +97,9 @@ def _blob_guess(wr: WorkRepo, v: Version) -> tuple[str, str] | None:
     head = wr.resolve("HEAD")
     candidates: list[str] = [head] if head else []
     for path, blob in wanted.items():
-        r = wr.git("log", "--all", "--format=%H", "--raw", "--no-abbrev", "-n", "2000", "--", path,
-                   check=False, timeout=600)
+        # the user's history only: the tool's own refs (applied patches) are not a base
+        r = wr.git("log", "--branches", "--tags", "HEAD", "--format=%H", "--raw", "--no-abbrev", "-n", "2000",
+                   "--", path, check=False, timeout=600)
         current = None
         for line in r.stdout.splitlines():
             if re.fullmatch(r"[0-9a-f]{40}", line):
@@ -339,11 +340,14 @@ def _cache_key(base: str, patches: list[Patch]) -> str:
 def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
                   progress: Callable[[str], None] | None = None,
                   others: list[Version] | None = None) -> VersionResult:
-    base = choose_base(wr, v, base_flag)
-    warnings = [f"v{v.version}: {base.detail}"] if base.rule is BaseRule.HEAD else []
     total = max([v.total] + [p.number for p in v.patches])
     subs = {k: _substitute(v, k, others or []) for k in range(1, total + 1) if v.patch(k) is None}
     used = [x[0] for x in subs.values() if x]
+    # the version as it will be applied: a substitute's pre-images are the base's too
+    effective = replace(v, patches=tuple(sorted(
+        list(v.patches) + [replace(x[0], number=k) for k, x in subs.items() if x], key=lambda q: q.number)))
+    base = choose_base(wr, effective, base_flag)
+    warnings = [f"v{v.version}: {base.detail}"] if base.rule is BaseRule.HEAD else []
     cache = wr.root / "apply-cache" / f"{_cache_key(base.commit, list(v.patches) + used)}.json"
     if cache.exists():
         results = _load_cached(cache, wr)
@@ -351,7 +355,7 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
             return VersionResult(v.version, base.commit, base.rule, base.detail, results,
                                  tuple(warnings))
     results: list[PatchResult] = []
-    base_blobs = version_base_blobs(v)
+    base_blobs = version_base_blobs(effective)
     with wr.worktree("apply", base.commit) as wt:
         broken: str | None = None
         partial: int | None = None

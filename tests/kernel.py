@@ -68,3 +68,34 @@ def demo_on_kernel(mails: Path) -> Iterator[tuple]:
     s = pipeline.load_series(spec, str(mails))
     with tree.work_repo(tree.open_user_tree(kernel), work_dir()) as wr:
         yield kernel, spec, s, wr, pipeline.apply_series(s, wr, [1, 2, 3])
+
+
+def kernel_7_with_series_base(shared_base: Path) -> Path:
+    """A clone of the 7.x tree plus one commit putting back the files the real v6-v8 were
+    written on (../shared/lore/base: arena.c and the selftests, hash-exact). Made with git
+    plumbing: nothing is checked out."""
+    import os
+    import subprocess
+    src = kernel_tree_7()
+    dest = TEST_CACHE / "linux-7-series-base"
+    files = sorted(p for p in shared_base.rglob("*") if p.is_file() and p.name != "README.md")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "base", "GIT_AUTHOR_EMAIL": "base@localhost",
+           "GIT_COMMITTER_NAME": "base", "GIT_COMMITTER_EMAIL": "base@localhost",
+           "GIT_AUTHOR_DATE": "@1766000000 +0000", "GIT_COMMITTER_DATE": "@1766000000 +0000",
+           "GIT_INDEX_FILE": str(TEST_CACHE / "series-base.index"), "GIT_CONFIG_GLOBAL": os.devnull}
+
+    def git(*args: str, input: str | None = None) -> str:
+        return subprocess.run(["git", "-C", str(dest), *args], check=True, capture_output=True, text=True,
+                              env=env, input=input).stdout.strip()
+    if not (dest / "HEAD").exists() and not (dest / ".git").exists():
+        subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(src), str(dest)], check=True)
+    msg = "Put back the files the real v6-v8 were written on\n"
+    if git("log", "-1", "--format=%s", "HEAD") + "\n" == msg:
+        return dest
+    git("read-tree", "HEAD")
+    for f in files:
+        blob = git("hash-object", "-w", str(f))
+        git("update-index", "--add", "--cacheinfo", f"100644,{blob},{f.relative_to(shared_base)}")
+    commit = git("commit-tree", git("write-tree"), "-p", "HEAD", input=msg)
+    git("update-ref", "HEAD", commit)
+    return dest

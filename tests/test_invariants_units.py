@@ -128,3 +128,24 @@ def test_backward_gotos_are_walked_to_a_fixpoint():
     a = locks.analyse(cparse.parse(PATHS), "next_id_leaky")
     takes = [ln for lock, ln in a.acquired if lock == "idr_lock"]
     assert takes and all(s.held == {"idr_lock"} for c in a.calls if c.name == "idr_get_next" for s in c.states)
+
+
+def test_verdicts_read_history():
+    from arena_patches.invariants.evaluate import Cell, _verdict
+    P, F, S = Status.PASS, Status.FAIL, Status.SKIP
+
+    def v(claimed, states, patch=1):
+        rule = rules.Rule("r", "parses", "x.c", "", claimed, patch)
+        return _verdict(rule, [Cell(n, patch, st, "") for n, st in enumerate(states, 1)])
+    # "Add a missing ;" claimed in v6: v1-v4 parsed, v5 broke, v6 fixed: as claimed
+    assert v(6, [P, P, P, P, F, P, P, P]) == (6, "as-claimed", "pass v1-v4, fail v5, pass v6-v8 "
+                                              "(broken in v5 only, fixed in v6)")
+    # the double unlock: v2 broke it, v3 fixed it, claimed in v3
+    assert v(3, [P, F, P])[:2] == (3, "as-claimed")
+    assert v(3, [F, F, F, F])[:2] == (None, "never")
+    assert v(3, [F, F, P, F])[:2] == (None, "regressed")
+    assert v(3, [F, F, P, P, F])[:2] == (None, "regressed")  # held at the claim, the newest fails
+    assert v(3, [F, P, P])[:2] == (2, "earlier") and v(3, [F, F, F, P])[:2] == (4, "later")
+    assert v(3, [F, S, S, P])[:2] == (4, "as-claimed")  # nothing judged between says otherwise
+    assert v(8, [S, F, F, F, F, F])[1] == "n/a"  # the claimed v8 is not in the source
+    assert "not judged at or after the claimed v8" in v(8, [S, F, F])[2]

@@ -74,3 +74,39 @@ def test_a_target_that_cannot_run_is_an_error_not_a_pass(capsys, monkeypatch):
     (cell,) = doc["results"]
     assert cell["status"] == "error" and "gcc-riscv64-linux-gnu" in cell["detail"]
     assert rc == 3
+
+
+@pytest.mark.lore
+def test_the_real_series_every_version_judged(lore_dir, capsys):
+    """The real mails on 7.x plus the files v6-v8 were written on: partial patches, gaps
+    filled from evidence, and verdicts that read the series' history right."""
+    from tests.kernel import kernel_7_with_series_base
+    kernel = kernel_7_with_series_base(lore_dir / "base")
+    wd = str(work_dir() / "real-series")
+    rc, doc = run_json(capsys, "apply", "--tree", str(kernel), "--source", str(lore_dir),
+                       "--version", "all", "--work-dir", wd)
+    v = {x["version"]: x for x in doc["versions"]}
+    six3 = v[6]["patches"][2]
+    assert six3["status"] == "partial" and six3["left_out"] == ["include/linux/bpf.h", "kernel/bpf/verifier.c"]
+    assert "applied kernel/bpf/arena.c" in six3["detail"]
+    assert v[6]["patches"][3]["status"] == "applied" and v[6]["patches"][3]["on_partial"] == 3
+    eight1 = v[8]["patches"][0]
+    assert eight1["status"] == "substituted" and "v7 1/4" in eight1["detail"]
+    assert eight1["stands_in"] == "20251222190815.4112944-2-puranjay@kernel.org"
+    assert v[8]["patches"][1]["status"] == "applied"
+    assert "5 of 7 pre-image blobs" in v[6]["base_detail"]
+    rc, doc = run_json(capsys, "check", "--tree", str(kernel), "--source", str(lore_dir),
+                       "--version", "all", "--work-dir", wd)
+    inv = {r["id"]: r for r in doc["invariants"]}
+    cell = {(r["id"], c["version"], c["patch"]): c["status"] for r in doc["invariants"] for c in r["results"]}
+    arena = [r for r in doc["invariants"] if r["file"] == "kernel/bpf/arena.c"]
+    assert arena and all(cell[(r["id"], 6, 3)] in ("pass", "fail") for r in arena)
+    assert (inv["flush-cache-vmap"]["first_holds"], inv["flush-cache-vmap"]["verdict"]) == (7, "as-claimed")
+    assert inv["arena-c-parses"]["verdict"] == "as-claimed" and cell[("arena-c-parses", 5, 1)] == "fail"
+    assert "broken in v5 only, fixed in v6" in inv["arena-c-parses"]["history"]
+    assert inv["alloc-frees-outside-the-mutex"]["verdict"] == "as-claimed"
+    assert cell[("alloc-frees-outside-the-mutex", 6, 1)] == "fail"
+    assert cell[("alloc-frees-outside-the-mutex", 7, 1)] == "pass"
+    assert inv["alloc-pages-no-double-unlock"]["verdict"] == "as-claimed"
+    assert not [r["id"] for r in doc["invariants"] if r["verdict"] in ("regressed", "never", "later")]
+    assert rc == 0

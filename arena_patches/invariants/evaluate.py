@@ -54,6 +54,9 @@ def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str, str]:
             break
         first = v
     c = rule.claimed_in
+    if c is not None and order[-1] < c:
+        # the claimed version is not in the source: failing before it is what it claims to fix
+        return first, "n/a", history + f" (not judged at or after the claimed v{c})"
     if first is None:
         held_at_claim = c is not None and per_version.get(c) is Status.PASS
         return None, "regressed" if held_at_claim else "never", history
