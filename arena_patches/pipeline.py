@@ -20,12 +20,33 @@ Progress = Callable[[str], None]
 
 def load_series(spec: SeriesSpec, source: str | None, wr: tree_mod.WorkRepo | None = None) -> Series:
     msgs, problems = sources.read(source, spec)
-    extra = []
+    extra = [(body, name, spec.merged.version if spec.merged else None)
+             for name, body in merge_files(source, spec.title)]
     if wr is not None:
         merged = spec.merged
         for sha, body in tree_mod.merge_messages(wr, spec.title, merged.merge if merged else None):
             extra.append((body, sha, merged.version if merged else None))
     return series_mod.build(msgs, spec, problems, extra)
+
+
+def merge_files(source: str | None, title: str) -> list[tuple[str, str]]:
+    """Merge commit messages kept as text files next to the mails (`merged/<sha>.txt`, as
+    `git log --format=%B` prints them): (name, message) of those that carry the series'
+    cover letter. No tree needed."""
+    if not source or source == "lore":
+        return []
+    root = Path(source)
+    if not root.is_dir():
+        return []
+    out = []
+    for f in sorted(root.rglob("*.txt")):
+        try:
+            text = f.read_text(errors="replace")
+        except OSError:
+            continue
+        if text.startswith("Merge ") and " ".join(title.lower().split()) in " ".join(text.lower().split()):
+            out.append((f"file:{f.relative_to(root)}", text))
+    return out
 
 
 def pick_versions(s: Series, which: str | None) -> list[int]:

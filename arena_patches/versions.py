@@ -278,6 +278,10 @@ def track(s: Series, comparisons: dict[tuple[int, int], Comparison]) -> list[Rev
             words = identifiers(issue + " " + (robot.first_error or "" if robot else ""))
             pc = next((p for p in comp.patches if p.number == r.patch), None) if comp else None
             in_diff = sorted(w for w in words if pc and w in pc.interdiff)
+            # a claim for the same patch that names what the review named answers it, even
+            # when the next version's patch is not in the source (the merge message says so)
+            naming = [c for c in claims if c.patch == r.patch and r.patch is not None
+                      and any(w in c.text for w in words)]
             if by_asker:
                 best = max(by_asker, key=lambda c: _overlap(c.text, issue + " " + r.excerpt))
                 items.append(ReviewItem(r, issue, True, f"v{v.version}->v{nxt} changelog: "
@@ -285,6 +289,11 @@ def track(s: Series, comparisons: dict[tuple[int, int], Comparison]) -> list[Rev
             elif in_diff:
                 items.append(ReviewItem(r, issue, True, f"v{nxt} {r.patch}/{v.total} changes "
                                         + ", ".join(in_diff[:4]), robot))
+            elif naming:
+                best = max(naming, key=lambda c: _overlap(c.text, issue + " " + r.excerpt))
+                named = sorted(w for w in words if w in best.text)
+                items.append(ReviewItem(r, issue, True, f"v{v.version}->v{nxt} changelog for patch "
+                                        f"{r.patch} names {', '.join(named[:3])}: {best.text}", robot))
             elif pc is not None and pc.change is Change.UNKNOWN:
                 items.append(ReviewItem(r, issue, None, f"v{nxt} {r.patch} is not in the source", robot))
             else:

@@ -64,8 +64,12 @@ def test_base_commit_trailers(model):
 def test_every_changelog_claim(model):
     got = {(c.from_version, c.to_version, c.patch, c.asked_by) for c in model.claims}
     steps = sorted({(c.from_version, c.to_version) for c in model.claims})
-    assert steps == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7)]
-    assert len(model.claims) == 23
+    # v7->v8 exists only in the merge commit's message, kept beside the mails (merged/*.txt)
+    assert steps == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8)]
+    assert len(model.claims) == 28
+    lo32 = next(c for c in model.claims if (c.from_version, c.to_version) == (7, 8))
+    assert lo32.patch == 3 and "clear_lo32(arena->user_vm_start)" in lo32.text
+    assert lo32.sources == ("file:merged/f14cdb1367b9.txt",)
     for expected in [(1, 2, 1, "kernel test robot"), (1, 2, 1, "ai"), (1, 2, 2, "ai"),
                      (1, 2, 3, "ai"), (1, 2, 4, None), (2, 3, 1, "ai"), (2, 3, 2, "alexei"),
                      (2, 3, 3, "kernel test robot"), (3, 4, 2, "alexei"), (3, 4, 3, "alexei"),
@@ -114,4 +118,16 @@ def test_cli_json_contract(lore_dir, capsys):
 def test_cli_table(lore_dir, capsys):
     assert cli.main(["series", "--source", str(lore_dir)]) == 0
     out = capsys.readouterr().out
-    assert "v8" in out and "missing" in out and "23 changelog claims" in out
+    assert "v8" in out and "missing" in out and "28 changelog claims" in out
+
+
+def test_a_merge_message_beside_mails_without_a_tree(tmp_path):
+    """Only merge messages that carry the series' title are read; others are ignored."""
+    from arena_patches import pipeline
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.txt").write_text("Merge branch 'x'\n\nRemove  KF_SLEEPABLE from arena\nkfuncs\n")
+    (tmp_path / "m" / "b.txt").write_text("Merge branch 'y'\n\nSomething else\n")
+    (tmp_path / "notes.txt").write_text("Remove KF_SLEEPABLE from arena kfuncs, not a merge\n")
+    got = pipeline.merge_files(str(tmp_path), "Remove KF_SLEEPABLE from arena kfuncs")
+    assert [name for name, _ in got] == ["file:m/a.txt"]
+    assert pipeline.merge_files("lore", "x") == [] and pipeline.merge_files(str(tmp_path / "m" / "a.txt"), "x") == []
