@@ -275,8 +275,8 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | N
 
 def _apply_files(wr: WorkRepo, wt: Path, p: Patch, missing: dict[str, str]) -> PatchResult | None:
     """File by file: the files that apply are applied and committed, the others named with
-    why (their base blob is not in the tree, or their hunks do not fit). None unless some
-    but not all files apply."""
+    why (their base blob is not in the tree). None unless some files apply and every file
+    left out is one whose base the tree lacks."""
     done, left = [], []
     for path in dict.fromkeys(p.paths):
         one = ["--include", glob_escape(path)]
@@ -290,7 +290,9 @@ def _apply_files(wr: WorkRepo, wt: Path, p: Patch, missing: dict[str, str]) -> P
             git(wr.runner, wt, "reset", "-q", "--", path, check=False)
             left.append(f"{path} (base blob {missing[path]} is not in the tree)" if path in missing
                         else f"{path} (its hunks do not apply)")
-    if not done or not left:
+    # partial only for a tree that lacks some files' bases (an older or moved tree); hunks
+    # that do not fit a base the tree has are a conflict, and stay one
+    if not done or not left or any(not x.endswith("is not in the tree)") for x in left):
         git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
         return None
     commit = _commit(wt, wr, p)
