@@ -153,6 +153,9 @@ def merge(claim_lists: list[list[Claim]]) -> list[Claim]:
     for claims in claim_lists:
         for c in claims:
             k = _key(c)
+            if k not in merged:  # a text cut short by another wrapping (a merge message) is the same claim
+                k = next((o for o in merged if o[:3] == k[:3] and len(k[3]) >= 20
+                          and (o[3].startswith(k[3]) or k[3].startswith(o[3]))), k)
             old = merged.get(k)
             if old is None:
                 merged[k] = c

@@ -37,6 +37,7 @@ class PatchComparison:
     flag: Flag
     interdiff: str
     patch_ids: tuple[str | None, str | None]
+    reason: str = ""  # why the flag: which claim explains it, or what the change touches
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,27 @@ def identifiers(text: str) -> set[str]:
 def _claim_patch(c: Claim, changed: dict[int, str]) -> int | None:
     """A claim that names no patch belongs to the changed patch whose interdiff has its
     identifiers (v6->v7 "Call flush_cache_vmap() ..." is about patch 1)."""
-    words = identifiers(c.text)
-    hits = [k for k, d in changed.items() if words and any(w in d for w in words)]
+    hits = _claim_patches(c, changed)
     return hits[0] if len(hits) == 1 else None
+
+
+def _claim_patches(c: Claim, changed: dict[int, str]) -> list[int]:
+    words = identifiers(c.text)
+    return [k for k, d in changed.items() if words and any(w in _added_removed(d) for w in words)]
+
+
+def _added_removed(idiff: str) -> str:
+    """The lines an interdiff adds or removes (not its context)."""
+    return "\n".join(l for l in idiff.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---")))
+
+
+_PATCH_REF = re.compile(r"\bpatch(?:es)?\s+(\d+)", re.I)
+
+
+def _body_lines(p: Patch, sign: str) -> list[str]:
+    """The patch's added (sign "+") or removed ("-") code lines, in order."""
+    return [l[1:].strip() for l in p.diff.splitlines()
+            if l.startswith(sign) and not l.startswith(sign * 3)]
 
 
 def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comparison:
@@ -198,17 +217,46 @@ def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comp
         else:
             attributed.setdefault(k, []).append(c)
     rebased = any(_SERIES_WIDE.search(c.text) for c in series_wide)
+    pairs = {k: (pa, pb) for k, pa, pb in _match(a, b)}
     out = []
     for k, change, subject, idiff, ids in rows:
         cl = tuple(attributed.get(k, ()))
+        reason = ""
         if change is Change.CHANGED:
-            flag = Flag.OK if cl or rebased else Flag.UNDOCUMENTED
+            flag, reason = _explain(k, cl, claims, changed, pairs.get(k, (None, None)), rebased)
         elif change is Change.UNCHANGED:
             flag = Flag.CLAIM_WITHOUT_CHANGE if cl else Flag.NA
         else:
             flag = Flag.NA
-        out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids))
+        out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids, reason))
     return Comparison(a_num, b_num, tuple(out), tuple(series_wide))
+
+
+def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, rebased: bool) -> tuple[Flag, str]:
+    """Whether the changelog accounts for patch k's change, and how."""
+    if cl:
+        return Flag.OK, f"claimed for patch {k}: {cl[0].text}"
+    pa, pb = pair
+    if pa is not None and pb is not None and _body_lines(pa, "+") == _body_lines(pb, "+"):
+        return Flag.OK, ("it adds the same lines: only its pre-image or context changed "
+                         "(it follows an earlier patch's change)")
+    named = [c for c in claims if c.patch != k and any(int(n) == k for n in _PATCH_REF.findall(c.text))]
+    if named:
+        return Flag.OK, f"the changelog names patch {k}: {named[0].text}"
+    unnumbered = [c for c in claims if c.patch is None and k in _claim_patches(c, changed)]
+    if unnumbered:
+        return Flag.OK, f"a series-wide claim names what it changes: {unnumbered[0].text}"
+    if rebased:
+        return Flag.OK, "the changelog says the series was rebased"
+    # a claim placed on another patch that names what this patch touches (its functions)
+    touched = pb.diff if pb is not None else ""
+    elsewhere = [c for c in claims if c.patch is not None and c.patch != k
+                 and any(w in touched for w in identifiers(c.text))]
+    if elsewhere:
+        where = "; ".join(f"patch {c.patch}: \"{c.text}\"" for c in elsewhere[:3])
+        return Flag.UNDOCUMENTED, (f"no claim for patch {k}; the changelog places claims about what "
+                                   f"it changes on another patch ({where})")
+    return Flag.UNDOCUMENTED, "no changelog claim accounts for it"
 
 
 def consecutive(s: Series) -> list[tuple[int, int]]:

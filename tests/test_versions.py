@@ -47,8 +47,18 @@ def test_v7_v8_patch2_unchanged_and_undocumented_changes_flagged(real):
     p = row(comps[(4, 5)], 2)
     assert p.change is Change.CHANGED and p.flag is Flag.UNDOCUMENTED
     assert "arena_free_pages(arena, uaddr32, mapped)" in p.interdiff
+    assert "on another patch" in p.reason and "patch 3: \"Don't do useless addition in arena_alloc_pages()\"" in p.reason
     assert row(comps[(5, 6)], 1).flag is Flag.OK  # the missing ; claim
     assert row(comps[(3, 4)], 4).change is Change.UNCHANGED
+    # no false alarms: v5->v6 2/4 only follows 1/4's new `mapped = data.i;` (pre-image lines),
+    # v6->v7 2/4 is what the changelog says ("Fix a deadlock in patch 1, that was being
+    # fixed in patch 2. Move the fix to patch 1")
+    p = row(comps[(5, 6)], 2)
+    assert p.flag is Flag.OK and "only its pre-image or context changed" in p.reason
+    p = row(comps[(6, 7)], 2)
+    assert p.flag is Flag.OK and "the changelog names patch 2" in p.reason and "deadlock" in p.reason
+    undocumented = [(a, b, x.number) for (a, b), c in comps.items() for x in c.patches if x.flag is Flag.UNDOCUMENTED]
+    assert undocumented == [(4, 5, 2)]
 
 
 @pytest.mark.lore
@@ -83,7 +93,8 @@ def test_cli_diff_json(lore_dir, capsys):
     (c,) = doc["comparisons"]
     assert (c["from"], c["to"]) == (6, 7)
     assert [(p["number"], p["change"], p["flag"]) for p in c["patches"]] == [
-        (1, "changed", "ok"), (2, "changed", "undocumented"), (3, "unknown", "n/a"), (4, "unknown", "n/a")]
+        (1, "changed", "ok"), (2, "changed", "ok"), (3, "unknown", "n/a"), (4, "unknown", "n/a")]
+    assert "reason" in c["patches"][1]
     r = next(x for x in doc["reviews"] if x["version"] == 5 and x["kind"] == "ai-review")
     assert {"version", "patch", "from", "kind", "issue", "addressed"} <= set(r) and r["addressed"] is True
     assert cli.main(["diff", "--source", str(lore_dir), "--from", "9"]) == 2

@@ -119,7 +119,7 @@ def comparisons(comps, reviews) -> dict[str, Any]:
         "patches": [{"number": p.number, "change": p.change.value, "subject": p.subject,
                      "claims": [{"text": x.text, "asked_by": x.asked_by, "patch": x.patch}
                                 for x in p.claims],
-                     "flag": p.flag.value, "patch_ids": list(p.patch_ids),
+                     "flag": p.flag.value, "reason": p.reason, "patch_ids": list(p.patch_ids),
                      "interdiff": p.interdiff} for p in c.patches],
         "series_claims": [{"text": x.text, "asked_by": x.asked_by} for x in c.series_claims]}
         for c in comps],
