@@ -18,6 +18,7 @@ import unidiff
 
 from .apply import ApplyStatus, apply_patch, hunk_header
 from .model import Patch, Version
+from .paths import confined
 from .tree import WorkRepo, git
 
 _KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "typeof", "do", "else", "case",
@@ -32,7 +33,7 @@ class HunkResult:
     file: str
     header: str
     status: str  # applied | failed
-    klass: str | None  # context-drift | function-absent | file-absent | preimage-absent
+    klass: str | None  # context-drift | function-absent | file-absent | preimage-absent | refused
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,12 @@ def classify_hunks(wr: WorkRepo, wt: Path, p: Patch) -> list[HunkResult]:
         return out
     for pf in files:
         path = pf.source_file[2:] if pf.source_file.startswith("a/") else pf.path
-        exists = (wt / path).is_file()
-        text = (wt / path).read_text(errors="replace") if exists else ""
+        inside = confined(wt, path)  # never read outside the worktree, whatever the patch says
+        if inside is None:
+            out.extend(HunkResult(pf.path, hunk_header(h), "failed", "refused") for h in pf)
+            continue
+        exists = inside.is_file()
+        text = inside.read_text(errors="replace") if exists else ""
         for h in pf:
             header = hunk_header(h)
             if pf.is_added_file:

@@ -275,8 +275,8 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
             if len(parts) < 2 or not parts[1]:
                 continue
             path = parts[1].rstrip("/")
-            if ".." in path.split("/") or path.startswith("/"):
-                continue
+            if ".." in path.split("/") or path.startswith("/") or ".git" in path.split("/"):
+                continue  # outside the tree, or git's own files: never part of the import
             if member.isfile():
                 data = tf.extractfile(member).read()
                 mode = "100755" if member.mode & 0o111 else "100644"
@@ -297,6 +297,15 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
             n += 1
             if progress and n % 2000 == 0:
                 progress(n)
+        # a stream cut short exactly at a member boundary looks like the archive's end to
+        # tarfile: read the compressed rest, whose own end marker must be there
+        while tf.fileobj.read(1 << 20):
+            pass
+        decomp = getattr(tf.fileobj, "cmp", None)  # tarfile's decompressor (xz, gz, bz2)
+        if decomp is not None and getattr(decomp, "eof", True) is False:
+            raise EOFError("the compressed stream ends before its end marker: the file is cut short")
+    if not version_fields:
+        raise tarfile.ReadError("no top-level Makefile: not a kernel source tarball, or cut short")
     v = version_fields
     version = ".".join(x.decode() for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
                                              v.get(b"SUBLEVEL", b"?")))

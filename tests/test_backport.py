@@ -108,3 +108,23 @@ def test_a_backport_that_applies_is_built(tmp_path, capsys, monkeypatch):
     (cell,) = doc["build"]["results"]
     assert (cell["target"], cell["status"], cell["patch"]) == ("x86_64", "pass", 1)
     assert seen[0] == gittree.run(stable, "rev-parse", "HEAD").strip()  # the stable base first
+
+
+def test_hunk_classes_never_read_outside_the_worktree(tmp_path):
+    """A patch naming ../ or a symlink: no file outside the worktree is opened, the class
+    says refused (it must not leak whether a line is in a file such as a secret)."""
+    from arena_patches.model import FileStat, Patch, Person
+    secret = tmp_path / "secret.txt"
+    secret.write_text("token=abc\n")
+    stable = gittree.make(tmp_path / "stable", {"lib/a.c": "int a;\n"})
+    (stable / "lib" / "link.c").symlink_to(secret)
+    gittree.run(stable, "add", "-A")
+    gittree.run(stable, "commit", "-q", "-m", "a symlink in the tree")
+    diffs = [f"diff --git a/{p} b/{p}\n--- a/{p}\n+++ b/{p}\n@@ -1,1 +1,1 @@\n-token=abc\n+token=xyz\n"
+             for p in ("../../secret.txt", "lib/link.c")]
+    with tree_mod.work_repo(tree_mod.open_user_tree(stable), tmp_path / "w") as wr:
+        with wr.worktree("bp", "HEAD") as wt:
+            for d in diffs:
+                p = Patch(1, 1, "m", "s", Person("a", "b"), "", 0.0, "", (), d, (FileStat("x", 1, 1, "modified"),), (), "t")
+                got = backport.classify_hunks(wr, wt, p)
+                assert [h.klass for h in got] == ["refused"], d

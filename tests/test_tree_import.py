@@ -52,3 +52,32 @@ def test_import_refuses_bad_input(tmp_path, capsys):
     tb = make_tarball(tmp_path / "k.tar.xz")
     assert cli.main(["tree", "import", str(tb), str(other)]) == 2
     assert "not an import of this tarball" in capsys.readouterr().err
+
+
+def test_truncated_tarballs_and_git_members_are_refused_or_left_out(tmp_path):
+    tb = make_tarball(tmp_path / "k.tar.xz")
+    data = tb.read_bytes()
+    for cut in (len(data) // 2, len(data) - 40):
+        short = tmp_path / f"short{cut}.tar.xz"
+        short.write_bytes(data[:cut])
+        with pytest.raises(UserError, match="not a readable source tarball"):
+            tree_mod.import_tarball(short, tmp_path / f"d{cut}")
+        assert not (tmp_path / f"d{cut}").exists()
+    # an uncompressed tar cut exactly at a member boundary, before its Makefile
+    plain = tmp_path / "k.tar"
+    with tarfile.open(plain, "w") as tf:
+        ti = tarfile.TarInfo("linux-source-9.9/kernel/a.c")
+        ti.size = 7
+        tf.addfile(ti, io.BytesIO(b"int a;\n"))
+    with pytest.raises(UserError, match="cut short"):
+        tree_mod.import_tarball(plain, tmp_path / "p")
+    # .git/ members are not source: left out, and the import is a plain one-commit tree
+    gitty = tmp_path / "g.tar.xz"
+    with tarfile.open(gitty, "w:xz") as tf:
+        for name, body in (("Makefile", b"VERSION = 9\nPATCHLEVEL = 9\nSUBLEVEL = 1\n"),
+                           (".git/HEAD", b"ref: refs/heads/evil\n"), ("sub/.git/config", b"[core]\n")):
+            ti = tarfile.TarInfo(f"linux/{name}")
+            ti.size = len(body)
+            tf.addfile(ti, io.BytesIO(body))
+    sha, created = tree_mod.import_tarball(gitty, tmp_path / "g")
+    assert created and gittree.run(tmp_path / "g", "ls-tree", "-r", "--name-only", "HEAD").split() == ["Makefile"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..paths import confined
 from . import dialect as dl
 
 _GLOBS = [g.replace("**/", "") for g in dl.HEADER_GLOBS]  # fnmatch's * crosses /
@@ -86,8 +87,9 @@ class DiskFiles:
     root: Path
 
     def read(self, path: str) -> str | None:
-        for cand in (self.root / path, self.root / Path(path).name):
-            if cand.is_file():
+        for rel in (path, Path(path).name):
+            cand = confined(self.root, rel)
+            if cand is not None and cand.is_file():
                 return cand.read_text(errors="replace")
         return None
 
