@@ -72,3 +72,28 @@ def test_a_malformed_date_header_does_not_stop_apply(series_on_tree, tmp_path, c
                    "--work-dir", str(tmp_path / "w"), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and [p["status"] for p in doc["versions"][0]["patches"]] == ["applied"] * 3
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"kind": "not-calls", "function": "f"}, "needs callee"),
+    ({"kind": "not-calls", "function": "f", "calee": "x", "callee": "y"}, "calee: not an argument"),
+    ({"kind": "called-after", "function": "f", "first": "a(", "then": "b"}, "not a regular expression"),
+    ({"kind": "include", "header": 3}, "header must be a string"),
+    ({"kind": "error-path-calls", "function": "f", "after": "a", "callees": "b"}, "callees must be a list"),
+    ({"kind": "calls", "function": "f", "callee": "g", "claimed_in": "v3"}, "claimed_in must be"),
+])
+def test_rule_arguments_are_checked_when_the_spec_is_read(rule, message, tmp_path, capsys):
+    from arena_patches.invariants import rules
+    from arena_patches.errors import UserError
+    raw = {"invariants": [{"id": "r1", "file": "x.c", **rule}]}
+    with pytest.raises(UserError, match=message):
+        rules.from_spec(raw, "s.toml")
+
+
+def test_parses_is_not_fooled_by_binary_or_empty_files():
+    from arena_patches.invariants import rules
+    r = rules.Rule("p", "parses", "x.c", "", None, None)
+    assert rules.evaluate(r, "").status is Status.SKIP
+    assert rules.evaluate(r, "\x00\x01ELF\x02" * 50).status is Status.FAIL
+    assert rules.evaluate(r, "}{ not c at all ((( ;;").status is Status.FAIL
+    assert rules.evaluate(r, "int f(void)\n{\n\treturn 0;\n}\n").status is Status.PASS

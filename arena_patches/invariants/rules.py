@@ -36,16 +36,68 @@ class Rule:
         return self.args.get(name, default)
 
 
+# What each kind needs (besides id, file); names that are regular expressions are compiled
+# when the spec is read, so a rule is never judged against a missing or broken argument.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "parses": (), "include": ("header",), "function": ("function",),
+    "calls": ("function", "callee"), "not-calls": ("function", "callee"),
+    "called-after": ("function", "first", "then"), "lock-balanced": ("function",),
+    "acquires": ("function", "lock"), "not-acquires": ("function", "lock"),
+    "call-under-lock": ("function", "callee", "lock"), "call-not-under-lock": ("function", "callee", "lock"),
+    "no-double-unlock": ("function",), "btf-flag": ("function", "flag"),
+    "error-path-calls": ("function", "after", "callees"), "regex": ("pattern",)}
+OPTIONAL = {"lock", "present", "guard"}
+_REGEXES = {"callee", "first", "then", "lock", "after", "pattern", "guard"}
+
+
 def from_spec(raw: dict, origin: str) -> list[Rule]:
     out = []
-    for i, d in enumerate(raw.get("invariants", [])):
+    rules = raw.get("invariants", [])
+    if not isinstance(rules, list):
+        raise bad_input(f"{origin}: invariants", "must be a list of [[invariants]] tables")
+    for i, d in enumerate(rules):
         where = f"{origin}: [[invariants]] #{i + 1}"
         if not isinstance(d, dict) or d.get("kind") not in KINDS or not d.get("id") or not d.get("file"):
             raise bad_input(where, f"needs id, file and a kind among {', '.join(KINDS)}")
+        where = f"{origin}: invariant {d['id']!r}"
         known = {"id", "kind", "file", "claim", "claimed_in", "patch", "function"}
+        args = {k: v for k, v in d.items() if k not in known}
+        _check(d, args, where)
         out.append(Rule(d["id"], d["kind"], d["file"], d.get("claim", ""), d.get("claimed_in"),
-                        d.get("patch"), d.get("function"), {k: v for k, v in d.items() if k not in known}))
+                        d.get("patch"), d.get("function"), args))
     return out
+
+
+def _check(d: dict, args: dict, where: str) -> None:
+    kind = d["kind"]
+    for k in ("id", "file", "claim", "function"):
+        if k in d and not isinstance(d[k], str):
+            raise bad_input(where, f"{k} must be a string")
+    for k in ("claimed_in", "patch"):
+        if d.get(k) is not None and (not isinstance(d[k], int) or isinstance(d[k], bool)):
+            raise bad_input(where, f"{k} must be a version or patch number")
+    missing = [n for n in NEEDS[kind] if d.get(n) in (None, "", [])]
+    if missing:
+        raise bad_input(where, f"a {kind} rule needs {', '.join(missing)}")
+    for n in NEEDS[kind]:
+        if n != "callees" and not isinstance(d.get(n), str):
+            raise bad_input(where, f"{n} must be a string")
+    unknown = sorted(set(args) - set(NEEDS[kind]) - OPTIONAL)
+    if unknown:
+        raise bad_input(where, f"{', '.join(unknown)}: not an argument of a {kind} rule "
+                               f"(it takes {', '.join(NEEDS[kind] + tuple(sorted(OPTIONAL))) or 'nothing more'})")
+    if "callees" in args and not (isinstance(args["callees"], list) and all(isinstance(x, str) for x in args["callees"])):
+        raise bad_input(where, "callees must be a list of names")
+    if "present" in args and not isinstance(args["present"], bool):
+        raise bad_input(where, "present must be true or false")
+    for k in _REGEXES & set(args) | ({"function"} if kind == "btf-flag" else set()):
+        v = d.get(k)
+        if not isinstance(v, str):
+            raise bad_input(where, f"{k} must be a string (a regular expression)")
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise bad_input(where, f"{k} {v!r} is not a regular expression ({e})")
 
 
 def _rx(pattern: str) -> re.Pattern:
@@ -75,6 +127,12 @@ def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None) -> Ve
     cf = cparse.parse(text, rule.file, dialect)
     k = rule.kind
     if k == "parses":
+        if not text.strip():
+            return Verdict(Status.SKIP, f"{rule.file} is empty")
+        if "\x00" in text or text.count("\ufffd") * 20 > len(text):
+            return Verdict(Status.FAIL, f"{rule.file} is not C source (binary content)")
+        if not cf.functions and cf.root.has_error:
+            return Verdict(Status.FAIL, f"{rule.file} does not parse as C: no function, and errors at file scope")
         errs = cf.parse_errors()
         how = f"tree-sitter-c; attribute macros from {cf.dialect}" + \
             (f"; {cf.one_branch} #if groups inside code judged on one branch" if cf.one_branch else "")
