@@ -302,6 +302,7 @@ def cmd_check(args) -> int:
     from .errors import UserError
     spec = pipeline.load_spec(args.spec)
     rs = rules.from_spec(spec.raw, spec.path)
+    judged = None
     if not rs:
         raise UserError(f"{spec.path}: the spec has no [[invariants]]")
     if args.files:
@@ -321,10 +322,16 @@ def cmd_check(args) -> int:
                                                 args.base, prog)
                 results = evaluate.over_versions(wr, rs, applied)
             else:
-                results = evaluate.over_texts(rs, evaluate.commit_reader(wr, wr.resolve("HEAD")))
+                judged = wr.resolve("HEAD")
+                results = evaluate.over_texts(rs, evaluate.commit_reader(wr, judged))
     if args.json:
-        jsonout.dump(jsonout.invariants(results))
+        doc = jsonout.invariants(results)
+        if judged:
+            doc["commit"] = judged  # the user's HEAD as it was when the run began
+        jsonout.dump(doc)
     else:
+        if judged:
+            print(f"judged {args.tree} at {judged}", file=sys.stderr)
         text.print_invariants(results)
     bad = any(r.verdict in ("regressed", "later", "never") or
               (r.first_holds is None and any(c.status.value == "fail" for c in r.cells) and

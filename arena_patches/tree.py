@@ -143,15 +143,25 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
     with _locked(root / "lock"):
         repo = root / "repo.git"
         wr = WorkRepo(user, root, repo, runner)
-        if not (repo / "objects").is_dir() or not _alternates_ok(repo, user):
+        fresh = not (repo / "objects").is_dir() or not _alternates_ok(repo, user)
+        if not fresh:
+            # New commits, moved branches and tags of the user's tree become visible (objects
+            # are borrowed through alternates); nothing is written there. A fetch that fails
+            # (history rewritten at the same path, objects gone) means a new clone.
+            r = git(runner, repo, "fetch", "--quiet", "--prune", str(user.gitdir),
+                    "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", check=False, timeout=1800)
+            fresh = r.returncode != 0
+        if fresh:
             _rmtree(repo)
             _rmtree(root / "wt")
-            git(runner, root, "clone", "--quiet", "--shared", "--bare", "--no-tags",
-                str(user.gitdir), str(repo), timeout=1800)
-        else:
-            # New commits in the user's tree become visible; nothing is written there.
-            git(runner, repo, "fetch", "--quiet", "--no-tags", str(user.gitdir),
-                "+refs/heads/*:refs/heads/*", check=False, timeout=1800)
+            git(runner, root, "clone", "--quiet", "--shared", "--bare", str(user.gitdir), str(repo),
+                timeout=1800)
+        # HEAD is the user's HEAD as it is now (a switched branch, a detached HEAD): every
+        # stage that says "HEAD" judges what the user has checked out today
+        head = git(runner, user.path, "rev-parse", "--verify", "HEAD^{commit}", check=False).stdout.strip()
+        if not head or git(runner, repo, "update-ref", "--no-deref", "HEAD", head, check=False).returncode != 0:
+            raise InfraError(f"{user.path}: its HEAD cannot be read into the private clone in {repo}",
+                             "remove that directory and run again")
         (root / "user-tree").write_text(str(user.path) + "\n")
         yield wr
 

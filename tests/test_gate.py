@@ -97,3 +97,32 @@ def test_parses_is_not_fooled_by_binary_or_empty_files():
     assert rules.evaluate(r, "\x00\x01ELF\x02" * 50).status is Status.FAIL
     assert rules.evaluate(r, "}{ not c at all ((( ;;").status is Status.FAIL
     assert rules.evaluate(r, "int f(void)\n{\n\treturn 0;\n}\n").status is Status.PASS
+
+
+def test_every_run_judges_the_users_tree_as_it_is_now(tmp_path, capsys):
+    t = gittree.make(tmp_path / "user", {"k/a.c": "int f(void)\n{\n\treturn good();\n}\n"})
+    gittree.run(t, "checkout", "-q", "-b", "other")
+    (t / "k/a.c").write_text("int f(void)\n{\n\treturn bad();\n}\n")
+    gittree.run(t, "commit", "-q", "-am", "other")
+    gittree.run(t, "checkout", "-q", "main")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[series]\ntitle = "t"\n[[invariants]]\nid = "calls-good"\nfile = "k/a.c"\n'
+                    'kind = "calls"\nfunction = "f"\ncallee = "good"\n')
+    work = str(tmp_path / "w")
+
+    def check():
+        rc = cli.main(["check", "--tree", str(t), "--spec", str(spec), "--work-dir", work, "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        return rc, doc["invariants"][0]["results"][0]["status"], doc["commit"]
+    head = gittree.run(t, "rev-parse", "HEAD").strip()
+    assert check() == (0, "pass", head)
+    gittree.run(t, "checkout", "-q", "other")  # the user switches branch: the same work dir
+    other = gittree.run(t, "rev-parse", "HEAD").strip()
+    assert check() == (1, "fail", other)
+    gittree.run(t, "checkout", "-q", "--detach", head)  # and detaches HEAD
+    assert check() == (0, "pass", head)
+    # history rewritten at the same path (a new repository): the private clone is remade
+    import shutil
+    shutil.rmtree(t)
+    t2 = gittree.make(tmp_path / "user", {"k/a.c": "int f(void)\n{\n\treturn bad();\n}\n"})
+    assert check() == (1, "fail", gittree.run(t2, "rev-parse", "HEAD").strip())
