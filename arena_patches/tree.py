@@ -143,19 +143,19 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
     with _locked(root / "lock"):
         repo = root / "repo.git"
         wr = WorkRepo(user, root, repo, runner)
-        fresh = not (repo / "objects").is_dir() or not _alternates_ok(repo, user)
-        if not fresh:
-            # New commits, moved branches and tags of the user's tree become visible (objects
-            # are borrowed through alternates); nothing is written there. A fetch that fails
-            # (history rewritten at the same path, objects gone) means a new clone.
-            r = git(runner, repo, "fetch", "--quiet", "--prune", str(user.gitdir),
-                    "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", check=False, timeout=1800)
-            fresh = r.returncode != 0
-        if fresh:
+        # New commits, moved branches, tags and remote-tracking branches of the user's tree
+        # become visible (objects are borrowed through alternates; nothing is written there).
+        # A fetch that fails (history rewritten at the same path, objects gone) means a new clone.
+        def follow() -> bool:
+            return git(runner, repo, "fetch", "--quiet", "--prune", str(user.gitdir),
+                       "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                       "+refs/remotes/*:refs/remotes/*", check=False, timeout=1800).returncode == 0
+        if not (repo / "objects").is_dir() or not _alternates_ok(repo, user) or not follow():
             _rmtree(repo)
             _rmtree(root / "wt")
             git(runner, root, "clone", "--quiet", "--shared", "--bare", str(user.gitdir), str(repo),
                 timeout=1800)
+            follow()
         # HEAD is the user's HEAD as it is now (a switched branch, a detached HEAD): every
         # stage that says "HEAD" judges what the user has checked out today
         head = git(runner, user.path, "rev-parse", "--verify", "HEAD^{commit}", check=False).stdout.strip()

@@ -126,3 +126,14 @@ def test_every_run_judges_the_users_tree_as_it_is_now(tmp_path, capsys):
     shutil.rmtree(t)
     t2 = gittree.make(tmp_path / "user", {"k/a.c": "int f(void)\n{\n\treturn bad();\n}\n"})
     assert check() == (1, "fail", gittree.run(t2, "rev-parse", "HEAD").strip())
+
+
+def test_base_may_name_a_tag_or_a_remote_tracking_branch(series_on_tree, tmp_path, capsys):
+    t, src, spec = series_on_tree
+    gittree.run(t, "tag", "v-base")
+    gittree.run(t, "update-ref", "refs/remotes/origin/main", "HEAD")
+    for base in ("v-base", "origin/main"):
+        rc = cli.main(["apply", "--spec", str(spec), "--source", str(src), "--tree", str(t),
+                       "--work-dir", str(tmp_path / "w"), "--base", base, "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        assert rc == 0 and doc["versions"][0]["base_rule"] == "flag", base
