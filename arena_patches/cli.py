@@ -163,6 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("arena-patches: interrupted; a re-run resumes from the cache", file=sys.stderr)
         return 130
+    except OSError as e:
+        # the last net: a file the run could not read or write, named, never a traceback;
+        # one the user named on the command line is an input error, anything else the machine's
+        named = e.filename is not None and any(str(e.filename).startswith(a) or a.startswith(str(e.filename))
+                                               for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("/") or "/" in a)
+        err = ArenaPatchesError(f"{e.filename or 'a file'}: {e.strerror or e}")
+        err.exit_code = 2 if named else 3
+        print(f"arena-patches: error: {err}", file=sys.stderr)
+        if getattr(args, "json", False):
+            jsonout.dump({"schema": jsonout.SCHEMA_VERSION, "error": {
+                "kind": "input" if named else "infrastructure", "message": err.message, "hint": None,
+                "input": str(e.filename) if e.filename else None}})
+        return err.exit_code
     except BrokenPipeError:
         return EXIT_OK
 

@@ -100,6 +100,8 @@ def load(spec: str | None = None) -> SeriesSpec:
                         f"specs shipped: {', '.join(sorted(p.stem for p in SPEC_DIR.glob('*.toml')))}")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise bad_input(str(path), f"not a valid TOML series spec ({e})")
+    except OSError as e:  # a directory, unreadable, ...
+        raise bad_input(str(path), f"cannot be read as a series spec ({e.strerror or e})")
     return from_dict(data, str(path))
 
 

@@ -139,7 +139,13 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
               runner: Runner = DEFAULT) -> Iterator[WorkRepo]:
     """Open (creating or refreshing) the private clone; hold the work dir's lock meanwhile."""
     root = (work_dir or default_work_dir()) / "trees" / tree_key(user)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".writable").touch()
+    except OSError as e:
+        raise bad_input(f"--work-dir {work_dir or default_work_dir()}",
+                        f"cannot hold the tool's work ({e.strerror or e}: {e.filename or root})",
+                        "pass a writable directory (or none: ~/.cache/arena-patches/work)")
     with _locked(root / "lock"):
         repo = root / "repo.git"
         wr = WorkRepo(user, root, repo, runner)

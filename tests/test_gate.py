@@ -137,3 +137,17 @@ def test_base_may_name_a_tag_or_a_remote_tracking_branch(series_on_tree, tmp_pat
                        "--work-dir", str(tmp_path / "w"), "--base", base, "--json"])
         doc = json.loads(capsys.readouterr().out)
         assert rc == 0 and doc["versions"][0]["base_rule"] == "flag", base
+
+
+def test_bad_work_dirs_and_specs_are_named_not_tracebacks(series_on_tree, tmp_path, capsys):
+    t, src, spec = series_on_tree
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for argv, named in ((["apply", "--spec", str(spec), "--source", str(src), "--tree", str(t),
+                          "--work-dir", str(afile)], "--work-dir"),
+                        (["series", "--spec", str(tmp_path), "--source", str(src)], str(tmp_path)),
+                        (["check", "--files", str(afile)], "--files")):
+        rc = cli.main([*argv, "--json"])
+        out = capsys.readouterr()
+        doc = json.loads(out.out)
+        assert rc == 2 and named in doc["error"]["message"] and "Traceback" not in out.err, argv
