@@ -151,3 +151,16 @@ def test_bad_work_dirs_and_specs_are_named_not_tracebacks(series_on_tree, tmp_pa
         out = capsys.readouterr()
         doc = json.loads(out.out)
         assert rc == 2 and named in doc["error"]["message"] and "Traceback" not in out.err, argv
+
+
+def test_rich_markup_in_names_and_mails_is_printed_not_parsed(tmp_path, capsys):
+    d = tmp_path / "[bold]mails[" / "[/x]"
+    d.mkdir(parents=True)
+    (d / "[red]a[b].eml").write_text("From: A <a@b.example>\nSubject: [PATCH 1/2] x: [/bold] y\n"
+                                   "Message-ID: <z@q>\nDate: Mon, 1 Dec 2025 10:00:00 +0000\n\nno diff here [/]\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[series]\ntitle = "x: [/bold] y"\n')
+    rc = cli.main(["series", "--spec", str(spec), "--source", str(tmp_path / "[bold]mails[")])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "MarkupError" not in out.err
+    assert rc in (0, 2)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape as esc
 from rich.console import Console
 from rich.table import Table
 
@@ -17,7 +18,7 @@ def console(stderr: bool = False) -> Console:
 
 def series_table(s: Series) -> Table:
     n = max([v.total for v in s.versions] + [0])
-    t = Table(title=f"{s.info.title}  ({s.info.list or '?'}, base {s.info.base_tree or '?'})")
+    t = Table(title=esc(f"{s.info.title}  ({s.info.list or '?'}, base {s.info.base_tree or '?'})"))
     t.add_column("version")
     t.add_column("cover")
     for k in range(1, n + 1):
@@ -44,7 +45,7 @@ def print_series(s: Series, con: Console | None = None) -> None:
     con = con or console()
     con.print(series_table(s))
     for p in s.problems:
-        con.print(f"[yellow]warning:[/] {p.origin}: {p.message}")
+        con.print(f"[yellow]warning:[/] {esc(p.origin)}: {esc(p.message)}")
     if s.claims:
         con.print(f"{len(s.claims)} changelog claims; "
                   f"{sum(len(v.replies) for v in s.versions)} review replies "
@@ -71,12 +72,12 @@ def print_apply(results, con: Console | None = None) -> None:
     con.print(t)
     for r in results:
         for w in r.warnings:
-            con.print(f"[yellow]warning:[/] {w}")
+            con.print(f"[yellow]warning:[/] {esc(w)}")
         for p in r.patches:
             if p.status.value in ("conflict", "base-missing", "refused", "partial", "substituted"):
-                con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}")
+                con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}", markup=False)
                 for c in p.conflicts:
-                    con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""))
+                    con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""), markup=False)
 
 
 _STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "magenta"}
@@ -107,7 +108,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
                 (c.status.value == "fail" and not c.inherited):
             where = "tree" if c.version is None else f"v{c.version} {c.patch}"
             con.print(f"[bold]{where} {c.target}[/] {c.status.value}"
-                      + (f": {c.detail}" if c.detail else ""))
+                      + (f": {esc(c.detail)}" if c.detail else ""))
             for d in c.errors[:5]:
                 con.print(f"    {d}", markup=False)
             for d in c.inherited[:2]:
@@ -119,7 +120,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
     skipped = {c.target: c.detail for c in cells if c.status.value == "skip" and c.commit is None
                and "install" in c.detail}
     for name, why in skipped.items():
-        con.print(f"[dim]{name} skipped: {why}[/]")
+        con.print(f"[dim]{name} skipped: {esc(why)}[/]")
     con.print(f"compiler invocations {stats.compiler_invocations}, cached results "
               f"{stats.cached_results}, ccache hits {stats.ccache_hits}/"
               f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
@@ -159,7 +160,7 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
         for p in c.patches:
             claims = "; ".join(x.text + (f" ({x.asked_by})" if x.asked_by else "") for x in p.claims)
             t.add_row(f"{p.number}", p.change.value, f"[{_FLAG_STYLE[p.flag.value]}]{p.flag.value}[/]",
-                      claims[:160] or "-")
+                      esc(claims[:160]) or "-")
         con.print(t)
         for x in c.series_claims:
             con.print(f"  series-wide: {x.text}", markup=False)
@@ -175,7 +176,7 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
     for i in reviews:
         word = {True: "[green]yes[/]", False: "[red]no[/]", None: "[dim]unknown[/]"}[i.addressed]
         t.add_row(f"v{i.reply.version}", str(i.reply.patch or "cover"), i.reply.kind.value,
-                  i.reply.sender.name or i.reply.sender.email, i.issue[:90], word)
+                  esc(i.reply.sender.name or i.reply.sender.email), esc(i.issue[:90]), word)
     con.print(t)
 
 
@@ -192,7 +193,7 @@ def print_invariants(results, con: Console | None = None) -> None:
         by = {(c.version, c.patch): c for c in r.cells}
         cells = [f"[{_STATUS_STYLE[by[c].status.value]}]{by[c].status.value}[/]" if c in by else ""
                  for c in cols]
-        t.add_row(r.rule.id, *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
+        t.add_row(esc(r.rule.id), *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
                   if r.rule.claimed_in else "-", r.verdict)
     con.print(t)
     for r in results:
@@ -208,7 +209,7 @@ def print_backport(doc: dict, con: Console | None = None) -> None:
     con.print(f"backport of v{doc['version']} onto {doc['target_tree']} ({doc['target_commit'][:12]})")
     for p in doc["patches"]:
         style = {"applied": "green", "conflict": "red", "skipped": "dim"}.get(p["status"], "yellow")
-        con.print(f"[{style}]{p['number']}: {p['status']}[/] {p['detail']}")
+        con.print(f"[{style}]{p['number']}: {p['status']}[/] {esc(p['detail'])}")
         for h in p["hunks"]:
             if h["status"] == "failed":
                 con.print(f"    {h['file']} {h['header']}: {h['class']}", markup=False)
