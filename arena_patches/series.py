@@ -190,7 +190,13 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             version = spec.version_of_msgid(_root(m)) or spec.version_of_msgid(m.message_id) or 1
         if _is_cover(m):
             covers[version].append(m)
+            if m.has_diff:
+                problems.append(Problem(m.origin, f"{m.counter}/{m.expected} carries a diff: read as the "
+                                                  "cover letter, its diff is not applied"))
         elif _is_patch(m):
+            if not m.counters_inferred and m.expected and m.counter > m.expected:
+                problems.append(Problem(m.origin, f"patch {m.counter}/{m.expected}: numbered above the "
+                                                  "series' count"))
             patches[version][m.counter if not m.counters_inferred else 1].append(m)
             roots[version].add(_root(m))
         else:

@@ -164,3 +164,21 @@ def test_rich_markup_in_names_and_mails_is_printed_not_parsed(tmp_path, capsys):
     out = capsys.readouterr()
     assert "Traceback" not in out.err and "MarkupError" not in out.err
     assert rc in (0, 2)
+
+
+def test_numbering_and_duplicate_ids_are_said_not_silent(tmp_path):
+    from arena_patches import pipeline, spec as spec_mod
+    from tests import mailgen
+    src = tmp_path / "m"
+    src.mkdir()
+    mails = mailgen.series(1, 2)
+    mails[0].body = mailgen.patch_body(1, 0) + mails[0].body  # a 0/2 carrying a diff
+    extra = mailgen.Mail("v1-5@example.org", "[PATCH 5/2] demo: patch number 5", mailgen.patch_body(1, 5),
+                         in_reply_to=mails[0].msgid, references=(mails[0].msgid,))
+    (src / "a.mbox").write_bytes(mailgen.mbox(mails + [extra]))
+    (src / "b.mbox").write_bytes(mailgen.mbox(mails[1:2]).replace(b"Subject: ", b"Subject: changed ", 1))
+    spec = spec_mod.from_dict({"series": {"title": "demo: a series"}}, "s.toml")
+    said = [p.message for p in pipeline.load_series(spec, str(src)).problems]
+    assert any("with a different subject or body: the first (in path order) is used" in m for m in said)
+    assert any("0/2 carries a diff: read as the cover letter" in m for m in said)
+    assert any("patch 5/2: numbered above the series' count" in m for m in said)

@@ -60,7 +60,11 @@ def read(source: str | Path) -> tuple[list[Message], list[Problem]]:
         msgs, probs = read_file(f)
         problems.extend(probs)
         for m in msgs:
-            seen.setdefault(m.message_id, m)  # first copy wins; .mbx duplicates collapse
+            first = seen.setdefault(m.message_id, m)  # first copy wins; .mbx duplicates collapse
+            if first is not m and (first.subject, first.body.strip()) != (m.subject, m.body.strip()):
+                problems.append(Problem(m.origin, f"Message-ID <{m.message_id}> also in {first.origin} "
+                                                  "with a different subject or body: the first (in path "
+                                                  "order) is used"))
     if not seen:
         detail = "; ".join(f"{p.origin}: {p.message}" for p in problems[:3])
         raise bad_input(str(source), f"no readable mail in it ({detail})")
