@@ -364,7 +364,7 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
         for k in range(1, total + 1):
             p = v.patch(k)
             sub = subs.get(k)
-            if p is None and sub is None:
+            if p is None and (sub is None or broken):
                 gap = f"skipped: patch {k}/{total} is missing from the source"
                 results.append(PatchResult(k, ApplyStatus.SKIPPED, None, detail=gap))
                 broken = broken or gap
