@@ -176,3 +176,24 @@ def blank_comments(text: str, strings: bool = False) -> str:
         i += 1
     out.append(text[start:])
     return "".join(out)
+
+
+def close_paren(text: str, i: int, limit: int = 20000) -> int:
+    """The `)` matching the `(` at i; strings and character constants are skipped."""
+    depth = 0
+    j, n = i, min(len(text), i + limit)
+    while j < n:
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+        elif c in "\"'":
+            k = j + 1
+            while k < n and text[k] != c and text[k] != "\n":
+                k += 2 if text[k] == "\\" else 1
+            j = k
+        j += 1
+    return -1

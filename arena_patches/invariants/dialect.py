@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .cpp import close_paren
+
 _DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)(\([^)]*\))?(.*)$")
 _COMMENT = re.compile(r"/\*.*?\*/|//.*$", re.S)
 # C keywords and GCC extensions an attribute macro may expand to (named address spaces too)
@@ -73,7 +75,7 @@ class Dialect:
                 while j < len(text) and text[j] in " \t":
                     j += 1
                 if j < len(text) and text[j] == "(":
-                    close = _close(text, j)
+                    close = close_paren(text, j, limit=4000)
                     if close < 0:
                         continue
                     end = close + 1
@@ -88,19 +90,6 @@ class Dialect:
 
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 _DIRECTIVE_SPAN = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
-
-
-def _close(text: str, i: int) -> int:
-    depth = 0
-    for j in range(i, min(len(text), i + 4000)):
-        c = text[j]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
 
 
 BUILTIN = Dialect(

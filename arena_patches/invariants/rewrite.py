@@ -18,6 +18,7 @@ import bisect
 import re
 
 from . import cpp
+from .cpp import close_paren as _close_paren
 from .dialect import BUILTIN, Dialect
 
 _ITER_NAME = re.compile(r"\w*for_each\w*|\w*_foreach\w*|scoped_\w+|for_\w+")
@@ -40,27 +41,6 @@ _FILE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*\((?:[^;{}()]|\([^()]*\))*\)[ \t]*$",
 
 def _blank(s: str) -> str:
     return "".join(c if c == "\n" else " " for c in s)
-
-
-def _close_paren(text: str, i: int, limit: int = 20000) -> int:
-    """The `)` matching the `(` at i; strings and character constants are skipped."""
-    depth = 0
-    j, n = i, min(len(text), i + limit)
-    while j < n:
-        c = text[j]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-        elif c in "\"'":
-            k = j + 1
-            while k < n and text[k] != c and text[k] != "\n":
-                k += 2 if text[k] == "\\" else 1
-            j = k
-        j += 1
-    return -1
 
 
 _SCOPED = re.compile(r"\bscoped_guard\s*\(")
@@ -95,8 +75,8 @@ def preprocess_counted(text: str, dialect: Dialect) -> tuple[str, int]:
     # GNU ranges: `case 1 ... 5:`, `[0 ... 255] = x` are judged on their first value
     out = _CASE_RANGE.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
     out = _INDEX_RANGE.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
-    out = _typeof_decls(out)
-    out = _typeof_casts(out)
+    out = _typeof_as_int(out, _TYPEOF_DECL)
+    out = _typeof_as_int(out, _TYPEOF_ANY)
     out = _do_while_macros(out, dialect)
     out = re.sub(r"(\}\s*while\s*)\(\s*\)", r"\1(1)", out)  # `} while_each_x();`
     out = _GNU_ATTR.sub(lambda m: _blank(m.group(0)), out)
@@ -281,19 +261,6 @@ def _asm_statements(text: str) -> str:
     return text
 
 
-def _typeof_casts(text: str) -> str:
-    """`(typeof(skb->mac_header))~0U`: the type inside a cast becomes `int`."""
-    pos = 0
-    while (m := _TYPEOF_ANY.search(text, pos)):
-        end = _close_paren(text, m.end() - 1)
-        if end < 0:
-            break
-        span = text[m.start(2):end + 1]
-        text = text[:m.start(2)] + "int" + _blank(span)[3:] + text[end + 1:]
-        pos = m.end()
-    return text
-
-
 def _string_macros(text: str) -> str:
     """`"%" __stringify(IFNAMSIZ)`: a macro call inside a string concatenation becomes an
     identifier (tree-sitter joins strings and identifiers, not calls)."""
@@ -325,10 +292,11 @@ def _string_macros(text: str) -> str:
     return text
 
 
-def _typeof_decls(text: str) -> str:
-    """`typeof(ti->flags) val = ...;` declares with a type tree-sitter cannot read: `int`."""
+def _typeof_as_int(text: str, rx: re.Pattern) -> str:
+    """`typeof(ti->flags) val = ...;` (a declaration, _TYPEOF_DECL) or `(typeof(x))~0U` (a
+    cast, _TYPEOF_ANY): a type tree-sitter cannot read becomes `int`."""
     pos = 0
-    while (m := _TYPEOF_DECL.search(text, pos)):
+    while (m := rx.search(text, pos)):
         end = _close_paren(text, m.end() - 1)
         if end < 0:
             break
