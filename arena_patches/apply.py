@@ -19,6 +19,7 @@ from typing import Callable
 import unidiff
 
 from .model import Patch, Version
+from .paths import unquote
 from .tree import TOOL_IDENT, WorkRepo, git
 
 
@@ -162,17 +163,25 @@ def choose_base(wr: WorkRepo, v: Version, flag: str | None = None) -> BaseChoice
 
 # ---------------------------------------------------------------- applying
 
+_PATH_LINE = re.compile(r'^(?:diff --git (a/\S+|"a/.*?(?<!\\)") (b/\S+|"b/.*")|--- (\S+|".*")|\+\+\+ (\S+|".*")'
+                        r"|rename (?:from|to) (.+)|copy (?:from|to) (.+))$")
+
+
 def unsafe_paths(p: Patch) -> list[str]:
+    """Every path a diff names (git's C-quoted names decoded) that leaves the tree."""
     bad = []
     for line in p.diff.splitlines():
-        m = re.match(r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|rename (?:from|to) (.+)"
-                     r"|copy (?:from|to) (.+))$", line)
+        m = _PATH_LINE.match(line)
         if not m:
             continue
-        for path in filter(None, m.groups()):
+        for i, path in enumerate(m.groups()):
+            if path is None:
+                continue
+            path = unquote(path)
             if path == "/dev/null":
                 continue
-            path = re.sub(r"^[ab]/", "", path) if line.startswith(("---", "+++")) else path
+            if i < 4:  # diff --git, ---, +++: a/ and b/ prefixes
+                path = re.sub(r"^[ab]/", "", path)
             if path.startswith("/") or ".." in path.split("/"):
                 bad.append(path)
     return sorted(set(bad))

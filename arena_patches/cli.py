@@ -10,10 +10,11 @@ import logging
 import os
 import sys
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from . import pipeline
-from .errors import ArenaPatchesError
+from .errors import ArenaPatchesError, bad_input
 from .model import exit_code
 from .report import jsonout, text
 
@@ -180,7 +181,28 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """What can be judged before any work: a bad option is said at once, never after a
+    long run (a report dir that is a file would otherwise lose the run's report)."""
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        raise bad_input(f"--jobs {jobs}", "must be 1 or more")
+    rd = getattr(args, "report_dir", None)
+    if rd:
+        p = Path(rd)
+        if p.exists() and not p.is_dir():
+            raise bad_input(f"--report-dir {rd}", "exists and is not a directory")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            probe = p / ".arena-patches-probe"
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            raise bad_input(f"--report-dir {rd}", f"cannot be written ({e.strerror or e})")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _check_args(args)
     cmd = args.command
     if cmd == "series":
         return cmd_series(args)
@@ -393,10 +415,11 @@ def cmd_tree_import(args) -> int:
             prog(f"fetching {tarball} from Debian {args.suite}")
             fetched = debian.fetch(tarball, suite=args.suite, mirror=args.mirror)
             tarball = fetched.tarball
-        sha, created = tree.import_tarball(tarball, args.dest, not args.no_checkout,
-                                           progress=lambda n: prog(f"importing: {n} files"))
+        sha, created, left_out = tree.import_tarball(tarball, args.dest, not args.no_checkout,
+                                                     progress=lambda n: prog(f"importing: {n} files"))
     if args.json:
-        doc = {"commit": sha, "created": created, "dest": args.dest, "tarball": str(tarball)}
+        doc = {"commit": sha, "created": created, "dest": args.dest, "tarball": str(tarball),
+               "left_out": list(left_out)}
         if fetched:
             doc["package"] = {"name": fetched.package, "version": fetched.version,
                               "suite": args.suite, "downloaded": fetched.downloaded}
@@ -405,6 +428,8 @@ def cmd_tree_import(args) -> int:
         if fetched:
             print(f"{fetched.package} {fetched.version} ({args.suite}): {tarball}")
         print(f"{args.dest}: {'imported' if created else 'already imported'} as {sha}")
+        for x in left_out:
+            print(f"  left out: {x}")
     return EXIT_OK
 
 

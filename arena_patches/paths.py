@@ -35,3 +35,28 @@ def confined(root: Path, rel: str) -> Path | None:
     except ValueError:
         return None
     return here
+
+
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquote(name: str) -> str:
+    """A path as git writes it in a diff: `"a/\\303\\251t\\303\\251.c"` (C-quoted, octal
+    bytes in UTF-8) becomes `a/été.c`; an unquoted name is itself."""
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        return name
+    out, i, body = bytearray(), 0, name[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in "0123" and i + 3 < len(body) + 0 and all(x in "01234567" for x in body[i + 1:i + 4]):
+                out.append(int(body[i + 1:i + 4], 8))
+                i += 4
+                continue
+            out.append(_C_ESCAPES.get(nxt, ord(nxt)))
+            i += 2
+            continue
+        out += c.encode()
+        i += 1
+    return out.decode("utf-8", errors="replace")

@@ -18,6 +18,7 @@ import unidiff
 from liblore import utils as lu
 
 from . import changelog
+from .paths import unquote
 from .model import (Claim, Cover, FileStat, Message, Patch, Person, Problem, Reply, ReplyKind,
                     Series, SeriesInfo, Version, VersionLink)
 from .spec import SeriesSpec
@@ -66,7 +67,7 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
         for pf in unidiff.PatchSet(diff):
             status = ("added" if pf.is_added_file else "removed" if pf.is_removed_file
                       else "renamed" if pf.is_rename else "modified")
-            files.append(FileStat(pf.path, pf.added, pf.removed, status))
+            files.append(FileStat(unquote(pf.path), pf.added, pf.removed, status))
     except unidiff.UnidiffParseError as e:
         problems.append(Problem(m.origin, f"patch {m.counter}/{m.expected}: the diff does not "
                                           f"parse ({e}); truncated mail?"))

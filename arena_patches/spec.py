@@ -112,17 +112,44 @@ def _strs(value: Any, what: str, path: str) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
         return tuple(value)
-    raise bad_input(path, f"{what} must be a string or a list of strings")
+    raise bad_input(f"{path}: {what}", "must be a string or a list of strings")
 
 
 def _msgid(s: str) -> str:
     return s.strip().strip("<>")
 
 
+# what each top-level key must be; a stage that owns a section reads its inside
+_SHAPES: dict[str, tuple[type, str]] = {
+    "series": (dict, "a [series] table"), "versions": (list, "a list of [[versions]] tables"),
+    "merged": (dict, "a [merged] table"), "reviews": (dict, "a [reviews] table"),
+    "build": (dict, "a [build] table"), "boot": (dict, "a [boot] table"),
+    "expect": (dict, "an [expect] table"), "invariants": (list, "a list of [[invariants]] tables")}
+_SERIES_STRINGS = ("title", "id", "list", "base_tree", "author")
+
+
+def _check_shapes(data: dict[str, Any], path: str) -> None:
+    for key, (kind, what) in _SHAPES.items():
+        if key in data and not isinstance(data[key], kind):
+            raise bad_input(f"{path}: {key}", f"must be {what}, not {type(data[key]).__name__} "
+                            f"{str(data[key])[:40]!r}")
+        if kind is list and key in data and not all(isinstance(x, dict) for x in data[key]):
+            raise bad_input(f"{path}: {key}", f"must be {what}")
+    for key in _SERIES_STRINGS:
+        v = data.get("series", {}).get(key)
+        if v is not None and not isinstance(v, str):
+            raise bad_input(f"{path}: series.{key}", f"must be a string, not {type(v).__name__}")
+    boot = data.get("boot", {})
+    for key in ("targets",):
+        if key in boot:
+            _strs(boot[key], f"boot.{key}", path)
+
+
 def from_dict(data: dict[str, Any], path: str = "<spec>") -> SeriesSpec:
     s = data.get("series")
     if not isinstance(s, dict) or not isinstance(s.get("title"), str):
         raise bad_input(path, "the spec needs a [series] table with a title")
+    _check_shapes(data, path)
     versions = []
     for i, v in enumerate(data.get("versions", [])):
         if not isinstance(v, dict) or not isinstance(v.get("version"), int):

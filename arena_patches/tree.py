@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import NamedTuple, IO, Iterator
 
 from .errors import InfraError, UserError, bad_input
 from .model import RunRecord
@@ -139,6 +139,10 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
               runner: Runner = DEFAULT) -> Iterator[WorkRepo]:
     """Open (creating or refreshing) the private clone; hold the work dir's lock meanwhile."""
     root = (work_dir or default_work_dir()) / "trees" / tree_key(user)
+    for inside in (user.path, user.gitdir) if work_dir is not None else ():
+        if root.resolve().is_relative_to(inside.resolve()):
+            raise bad_input(f"--work-dir {work_dir}", f"is inside the tree {inside}: the tool never "
+                            "writes into the user's tree", "pass a directory outside it")
     try:
         root.mkdir(parents=True, exist_ok=True)
         (root / ".writable").touch()
@@ -180,17 +184,27 @@ def _alternates_ok(repo: Path, user: UserTree) -> bool:
         return False
 
 
+LOCK_WAIT = float(os.environ.get("ARENA_PATCHES_LOCK_WAIT", "900"))
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """The work dir's lock: a second run on the same work dir waits for the first (up to
+    LOCK_WAIT seconds, then an infrastructure error naming the holder)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-            raise UserError(f"{path.parent}: another arena-patches run is using this work dir"
-                            f"{' (' + holder + ')' if holder else ''}",
-                            "wait for it to finish, or pass another --work-dir")
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                    raise InfraError(f"{path.parent}: another arena-patches run is using this work dir"
+                                     f"{' (' + holder + ')' if holder else ''}; waited {LOCK_WAIT:.0f} s",
+                                     "wait for it to finish, or pass another --work-dir")
+                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}".encode(), 0)
         yield
@@ -228,11 +242,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class Imported(NamedTuple):
+    commit: str
+    created: bool
+    left_out: tuple[str, ...] = ()  # "path: why" for members never imported
+
+
+_LEFT_OUT = "Left out of the import:\n"
+
+
+def _left_out(message: str) -> tuple[str, ...]:
+    if _LEFT_OUT not in message:
+        return ()
+    return tuple(l.strip() for l in message.split(_LEFT_OUT, 1)[1].splitlines() if l.startswith("  "))
+
+
 def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
-                   runner: Runner = DEFAULT, progress=None) -> tuple[str, bool]:
+                   runner: Runner = DEFAULT, progress=None) -> Imported:
     """Stream a source tarball into `dest` as a git tree with one commit on `main`.
-    Returns (commit, created). Idempotent: a dest already holding this tarball's import
-    is left as it is."""
+    Idempotent: a dest already holding this tarball's import is left as it is. Members
+    outside the tree (`../`, absolute), git's own files (`.git/`) and links leading out of
+    the tree are never imported; the commit message lists them (so does the answer)."""
     tarball, dest = Path(tarball), Path(dest)
     if not tarball.is_file():
         raise bad_input(str(tarball), "no such file",
@@ -241,9 +271,11 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
     if (dest / ".git").exists() or (dest / "HEAD").exists():
         r = git(runner, dest, "log", "-1", "--format=%H%x00%B", "refs/heads/main", check=False)
         if r.returncode == 0 and f"tarball-sha256: {digest}" in r.stdout:
-            return r.stdout.split("\x00")[0], False
+            return Imported(r.stdout.split("\x00")[0], False, _left_out(r.stdout))
         raise bad_input(str(dest), "already a git tree, not an import of this tarball",
                         "choose a new DEST")
+    if dest.exists() and not dest.is_dir():
+        raise bad_input(str(dest), "exists and is not a directory", "choose a new DEST")
     if dest.exists() and any(dest.iterdir()):
         raise bad_input(str(dest), "exists and is not empty")
     dest.mkdir(parents=True, exist_ok=True)
@@ -275,7 +307,8 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
     sha = git(runner, dest, "rev-parse", "refs/heads/main").stdout.strip()
     if checkout:
         git(runner, dest, "checkout", "--quiet", "-f", "main", timeout=1800)
-    return sha, True
+    msg = git(runner, dest, "log", "-1", "--format=%B", sha).stdout
+    return Imported(sha, True, _left_out(msg))
 
 
 def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress) -> str:
@@ -285,20 +318,28 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
     mark = 0
     marks: dict[str, tuple[int, str]] = {}
     n = 0
+    left: list[str] = []
     with tarfile.open(tarball, mode="r|*") as tf:
         for member in tf:
             parts = member.name.split("/", 1)
             if len(parts) < 2 or not parts[1]:
                 continue
             path = parts[1].rstrip("/")
-            if ".." in path.split("/") or path.startswith("/") or ".git" in path.split("/"):
-                continue  # outside the tree, or git's own files: never part of the import
+            if ".." in path.split("/") or path.startswith("/") or member.name.startswith("/"):
+                left.append(f"{member.name}: outside the tree")
+                continue
+            if ".git" in path.split("/"):
+                left.append(f"{member.name}: git's own files")
+                continue
             if member.isfile():
                 data = tf.extractfile(member).read()
                 mode = "100755" if member.mode & 0o111 else "100644"
                 if path == "Makefile":
                     version_fields = {k: v for k, v in _VERSION_RE.findall(data)}
             elif member.issym():
+                if _leaves(path, member.linkname):
+                    left.append(f"{member.name}: a link out of the tree ({member.linkname})")
+                    continue
                 data, mode = member.linkname.encode(), "120000"
             elif member.islnk():
                 target = member.linkname.split("/", 1)[-1]
@@ -327,7 +368,10 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
                                              v.get(b"SUBLEVEL", b"?")))
     version += v.get(b"EXTRAVERSION", b"").decode()
     msg = (f"Linux {version} (imported from {tarball.name})\n\n"
-           f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n").encode()
+           f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n"
+           + (f"\n{_LEFT_OUT}" + "".join(f"  {x}\n" for x in left[:200])
+              + (f"  ... and {len(left) - 200} more\n" if len(left) > 200 else "") if left else "")
+           ).encode()
     out.write(b"commit refs/heads/main\n")
     out.write(f"author {ident}\ncommitter {ident}\n".encode())
     out.write(b"data %d\n" % len(msg) + msg)
@@ -335,6 +379,21 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
         out.write(f"M {mode} :{m} {_fi_path(path)}\n".encode())
     out.write(b"\ndone\n")
     return version
+
+
+def _leaves(path: str, link: str) -> bool:
+    """Does a symlink at `path` (inside the tree) pointing to `link` lead out of the tree?"""
+    if link.startswith("/"):
+        return True
+    depth = len(path.split("/")) - 1
+    for part in link.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
 
 
 def _fi_path(path: str) -> str:

@@ -105,14 +105,14 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
                                                  build.config, build.jobs, build.w1, progress)
             stages.append(_build_outcome(cells))
         boots = _boot_stage(spec, s, wr, applied, build, stages, progress)
-        invs = _invariant_stage(spec, wr, applied, stages)
+        invs = _invariant_stage(spec, wr, applied, stages, s, cells)
     comps, reviews = _diff_stage(s, stages)
     return Verification(s, applied, tuple(stages), tuple(cells), stats, tuple(boots), tuple(invs),
                         tuple(comps), tuple(reviews))
 
 
-def _invariant_stage(spec, wr, applied, stages: list) -> list:
-    from .invariants import evaluate, rules
+def _invariant_stage(spec, wr, applied, stages: list, s=None, cells=()) -> list:
+    from .invariants import compiled, evaluate, rules
     rs = rules.from_spec(spec.raw, spec.path)
     if not rs:
         stages.append(StageOutcome("invariants", Status.SKIP, "the spec has no [[invariants]]"))
@@ -121,7 +121,7 @@ def _invariant_stage(spec, wr, applied, stages: list) -> list:
         stages.append(StageOutcome("invariants", Status.SKIP,
                                    "no --tree given" if wr is None else "no version applied"))
         return []
-    results = evaluate.over_versions(wr, rs, applied)
+    results = evaluate.over_versions(wr, rs, applied, compiled.readings(cells, s) if s else None)
     bad = [f"{r.rule.id} {r.verdict}" for r in results if r.verdict in ("regressed", "later", "never")]
     judged = [r for r in results if any(c.status is not Status.SKIP for c in r.cells)]
     if bad:

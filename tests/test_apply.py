@@ -1,13 +1,14 @@
 """Apply on small real git trees: statuses, commit chains, base rules, bad input, faults.
 The 6.12 kernel versions of these are in test_apply_kernel.py."""
 import json
+import os
 import threading
 
 import pytest
 
 from arena_patches import cli, mkseries, pipeline, spec as spec_mod, tree as tree_mod
 from arena_patches.apply import ApplyStatus, BaseRule
-from arena_patches.errors import UserError
+from arena_patches.errors import InfraError, UserError
 from arena_patches.mkseries import Edit, PatchSpec, VersionSpec
 from tests import gittree, mailgen
 
@@ -161,8 +162,11 @@ def test_bare_repo_works(user_tree, tmp_path):
     assert gittree.snapshot(bare) == before
 
 
-def test_two_runs_on_one_work_dir(user_tree, tmp_path):
+def test_two_runs_on_one_work_dir(user_tree, tmp_path, monkeypatch):
+    """A second run on a busy work dir waits for the first; past the wait it is an
+    infrastructure error naming the holder, never a traceback or a shared clone."""
     ut = tree_mod.open_user_tree(user_tree)
+    monkeypatch.setattr(tree_mod, "LOCK_WAIT", 0.5)
     with tree_mod.work_repo(ut, tmp_path / "w"):
         errors = []
 
@@ -170,14 +174,25 @@ def test_two_runs_on_one_work_dir(user_tree, tmp_path):
             try:
                 with tree_mod.work_repo(ut, tmp_path / "w"):
                     pass
-            except UserError as e:
+            except InfraError as e:
                 errors.append(str(e))
         t = threading.Thread(target=second)
         t.start()
         t.join()
-    assert errors and "another arena-patches run" in errors[0] and "--work-dir" in errors[0]
-    with tree_mod.work_repo(ut, tmp_path / "w"):  # released afterwards
-        pass
+    assert errors and "another arena-patches run" in errors[0] and f"pid {os.getpid()}" in errors[0]
+    monkeypatch.setattr(tree_mod, "LOCK_WAIT", 30)
+    done = []
+
+    def third():
+        with tree_mod.work_repo(ut, tmp_path / "w"):
+            done.append(True)
+    with tree_mod.work_repo(ut, tmp_path / "w"):
+        t = threading.Thread(target=third)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive() and not done  # waiting for the lock
+    t.join(30)
+    assert done  # got it once the first run let go
 
 
 def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ def test_import_is_one_commit_of_the_real_kernel(kernel):
     assert log.splitlines() == [log.splitlines()[0]] and log.startswith("Linux 6.12.")
     assert "arena.o" in (kernel / "kernel/bpf/Makefile").read_text()
     # idempotent: importing again changes nothing
-    sha, created = tree_mod.import_tarball(demo.TARBALL, kernel)
+    sha, created, _ = tree_mod.import_tarball(demo.TARBALL, kernel)
     assert not created and sha == gittree.run(kernel, "rev-parse", "HEAD").strip()
 
 

@@ -4,6 +4,7 @@ else; a second run is served from the result cache (counted in compiler invocati
 import pytest
 
 from arena_patches import pipeline
+from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.model import Status
 from arena_patches.verify import _cell_word
 from tests.kernel import demo_on_kernel, fresh_build_cache, work_dir
@@ -18,7 +19,9 @@ def matrix(tmp_path_factory):
     with demo_on_kernel(tmp_path_factory.mktemp("mails")) as (_, spec, s, wr, applied):
         first = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
         second = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
-    return spec, first, second
+        parses = [r for r in rules.from_spec(spec.raw, spec.path) if r.kind == "parses"]
+        judged = evaluate.over_versions(wr, parses, applied, compiled.readings(first[0], s))
+    return spec, first, second, (s, applied, judged)
 
 
 def cells_by(cells):
@@ -26,7 +29,7 @@ def cells_by(cells):
 
 
 def test_grid_matches_what_each_patch_does(matrix):
-    spec, (cells, _), _ = matrix
+    spec, (cells, _), _, _ = matrix
     expect = spec.raw["expect"]["build"]
     got = {f"v{v}": {t: [_cell_word(cells_by(cells)[(v, k, t)]) for k in range(1, 5)]
                      for t in TARGETS.split(",")} for v in (1, 2, 3)}
@@ -34,7 +37,7 @@ def test_grid_matches_what_each_patch_does(matrix):
 
 
 def test_each_failure_has_the_compilers_words_and_only_there(matrix):
-    _, (cells, _), _ = matrix
+    _, (cells, _), _, _ = matrix
     c = cells_by(cells)
     missing_semicolon = c[(1, 1, "x86_64")].errors
     assert [(d.file, d.severity) for d in missing_semicolon][:1] == [("kernel/bpf/arena.c", "error")]
@@ -59,9 +62,29 @@ def test_each_failure_has_the_compilers_words_and_only_there(matrix):
 
 
 def test_second_run_is_served_from_the_cache(matrix):
-    _, (cells, first), (again, second) = matrix
+    _, (cells, first), (again, second), _ = matrix
     assert first.compiler_invocations > 0 and first.built_states > 0
     assert second.compiler_invocations == 0 and second.built_states == 0
     assert second.cached_results == first.cached_results + first.built_states
     assert [(x.status, x.errors) for x in again] == [(x.status, x.errors) for x in cells]
     assert all(x.cached for x in again if x.commit and x.status is not Status.SKIP)
+
+
+def test_the_compiler_judges_parses_where_it_compiled_the_file(matrix):
+    """The build's own diagnostics are the second opinion on `parses`: the missing `;` of
+    v1 1/4 is a syntax error, loongarch's undeclared flush_tlb_kernel_range (v1 4/4) is
+    not (the compiler read the file), and every verdict says who judged it."""
+    _, (cells, _), _, (s, applied, judged) = matrix
+    read = compiled.readings(cells, s)
+    commit = {(r.version, p.number): p.commit for r in applied for p in r.patches}
+    v1p1 = read[(commit[(1, 1)], "kernel/bpf/arena.c")]
+    assert not v1p1.parses and "expected ';'" in v1p1.how
+    assert read[(commit[(1, 4)], "kernel/bpf/arena.c")].parses
+    loongarch = compiled.readings([c for c in cells if c.target == "loongarch64"], s)
+    v1p4 = loongarch[(commit[(1, 4)], "kernel/bpf/arena.c")]
+    assert v1p4.parses and "loongarch64" in v1p4.how and "not syntax errors" in v1p4.how
+    assert read[(commit[(2, 1)], "kernel/bpf/arena.c")].parses
+    (res,) = judged
+    by = {(c.version, c.patch): c for c in res.cells}
+    assert by[(1, 1)].status is Status.FAIL and "judged by the compiler" in by[(1, 1)].detail
+    assert by[(2, 1)].status is Status.PASS and "judged by the compiler" in by[(2, 1)].detail

@@ -149,3 +149,37 @@ def test_verdicts_read_history():
     assert v(3, [F, S, S, P])[:2] == (4, "as-claimed")  # nothing judged between says otherwise
     assert v(8, [S, F, F, F, F, F])[1] == "n/a"  # the claimed v8 is not in the source
     assert "not judged at or after the claimed v8" in v(8, [S, F, F])[2]
+
+
+def test_the_compilers_reading_decides_parses_and_says_so():
+    """Where the build compiled the file, `parses` is the compiler's word: a syntax error
+    fails even when tree-sitter reads the file, a file tree-sitter cannot read but the
+    compiler built passes; semantic errors (undeclared names) are not parse errors."""
+    from types import SimpleNamespace as NS
+
+    from arena_patches.diagnostics import Diagnostic
+    from arena_patches.invariants import compiled
+    series = NS(versions=[NS(version=1, patches=[NS(paths=("kernel/bpf/arena.c", "include/x.h"))])])
+    syntax = Diagnostic("kernel/bpf/arena.c", 11, 2, "error", "expected ';' before 'return'")
+    undeclared = Diagnostic("kernel/bpf/arena.c", 9, 2, "error",
+                            "implicit declaration of function 'flush_tlb_kernel_range'")
+
+    def cell(commit, status, target="x86_64", errors=(), not_built=()):
+        return NS(commit=commit, version=1, patch=1, status=status, target=target, toolchain="gcc",
+                  errors=errors, inherited=(), not_built=not_built)
+    read = compiled.readings([
+        cell("a", Status.FAIL, errors=(syntax,)), cell("a", Status.PASS, "i386"),
+        cell("b", Status.FAIL, "loongarch64", errors=(undeclared,)),
+        cell("c", Status.PASS, not_built=("kernel/bpf/arena.c",)),
+        cell("d", Status.FAIL), cell("e", Status.SKIP)], series)
+    assert not read[("a", "kernel/bpf/arena.c")].parses  # one target's syntax error wins
+    assert read[("b", "kernel/bpf/arena.c")].parses
+    assert set(read) == {("a", "kernel/bpf/arena.c"), ("b", "kernel/bpf/arena.c")}
+    rule = rules.Rule("p", "parses", "kernel/bpf/arena.c", "", None, None)
+    broken = (FIX / "missing_semicolon.c").read_text()
+    v = rules.evaluate(rule, LOCKING, None, read[("a", "kernel/bpf/arena.c")])
+    assert v.status is Status.FAIL and "judged by the compiler: gcc for x86_64" in v.detail \
+        and "expected ';'" in v.detail and "tree-sitter-c read it without error" in v.detail
+    v = rules.evaluate(rule, broken, None, rules.CompilerReading(True, "gcc for x86_64, v1 1 compiled it"))
+    assert v.status is Status.PASS and "tree-sitter-c read it differently: arena_alloc_pages() line 11" in v.detail
+    assert "judged by the compiler" not in rules.evaluate(rule, broken).detail

@@ -78,6 +78,15 @@ def _groups(lines: list[str]) -> list[_Group]:
     return [g for g in out if g.end >= 0]
 
 
+def _before_body(lines: list[str], g: _Group) -> bool:
+    """`#ifdef X` / `void f32(...)` / `#else` / `void f64(...)` / `#endif` / `{`: branches
+    that each hold a function's header, the body after the group."""
+    if len(g.branches) < 2:
+        return False
+    nxt = next((l.strip() for l in lines[g.end + 1:g.end + 4] if l.strip()), "")
+    return nxt.startswith("{")
+
+
 def _brace_deltas(lines: list[str]) -> list[int]:
     """Braces opened minus closed on each line. The text has been through
     blank_comments(strings=True): no brace is left in a comment, a string or a char."""
@@ -103,7 +112,7 @@ def directives(text: str) -> tuple[str, int]:
         if g is not None and not blank[i]:
             first_end = g.branches[1] if len(g.branches) > 1 else g.end
             delta = sum(deltas[g.branches[0] + 1:first_end])
-            if depth > 0 or delta != 0:
+            if depth > 0 or delta != 0 or _before_body(lines, g):
                 one_branch += 1
                 keep = 1 if g.cond0 and len(g.branches) > 1 else 0
                 if g.cond0 and len(g.branches) == 1:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..apply import VersionResult
 from ..model import Status
 from ..tree import WorkRepo
-from .rules import Rule, Verdict, evaluate
+from .rules import CompilerReading, Rule, Verdict, evaluate
 from .sources import CommitFiles, DiskFiles
 
 
@@ -87,7 +87,11 @@ def _history(order: list[int], per: dict[int, Status]) -> str:
     return words + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult, ...]) -> list[InvariantResult]:
+def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult, ...],
+                  compiled: dict[tuple[str, str], CompilerReading] | None = None) -> list[InvariantResult]:
+    """`compiled`: (commit, file) -> what the build stage's compiler said of it; `parses`
+    takes the compiler's word where there is one."""
+    compiled = compiled or {}
     commits: dict[str, CommitFiles] = {}
     dialects: dict[str, object] = {}  # base commit -> its dialect: patches do not move headers
 
@@ -99,7 +103,8 @@ def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult,
     def judge(rule: Rule, commit: str, base: str) -> Verdict:
         if base not in dialects:
             dialects[base] = files(base)
-        return evaluate(rule, files(commit).read(rule.file), dialects[base].dialect_for(rule.file))
+        reading = compiled.get((commit, rule.file)) if rule.kind == "parses" else None
+        return evaluate(rule, files(commit).read(rule.file), dialects[base].dialect_for(rule.file), reading)
 
     out = []
     for rule in rules:

@@ -28,7 +28,7 @@ _TYPE_ARG = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
 # a type passed to a macro: `min_t(unsigned int, a, b)`, `kmalloc_obj(struct x *, n)`
 _TYPE_WORDS = r"(?:unsigned|signed|long|short|int|char|float|double|void|_Bool|bool)"
 _MACRO_TYPE = re.compile(
-    r"(?:(?<=\w\()|(?<=\w \()|(?<=,))([ \t]*(?:(?:const|volatile)\s+)*"
+    r"(?:(?<=\w\()|(?<=\w \()|(?<=,))(\s*(?:(?:const|volatile)\s+)*"
     rf"(?:(?:struct|union|enum)\s+\w+|{_TYPE_WORDS}(?:\s+{_TYPE_WORDS})*|\w+)(?:\s*\*)*\s*)(?=[,)])")
 _ALIGNOF = re.compile(r"\b(?:__alignof__|__alignof|_Alignof|alignof)(?=\s*\()")
 _COMPUTED_GOTO = re.compile(r"\bgoto\s*\*")
@@ -82,8 +82,13 @@ def preprocess_counted(text: str, dialect: Dialect) -> tuple[str, int]:
     out = _GNU_ATTR.sub(lambda m: _blank(m.group(0)), out)
     out = _TRAILING_COMMA.sub(lambda m: " " + m.group(1) + ")", out)
     out = _CAPS_RUN.sub(lambda m: m.group(1) + "0" + _blank(m.group(2))[1:], out)
+    out = _UNNAMED_BITFIELD.sub(lambda m: m.group(1) + "_", out)
+    out = _DESIGNATED_ARG.sub(lambda m: m.group(1) + " " if _in_call(out, m.start()) else m.group(0), out)
+    out = _LEVEL_BEFORE_MACRO.sub(lambda m: '"' + "x" * (len(m.group(0)) - 2) + '"', out)
     out = _string_macros(out)
     out = _asm_statements(out)
+    out = _NAMED_OPERAND.sub(lambda m: _blank(m.group(0)), out)
+    out = _EMPTY_ARG.sub(lambda m: (m.group(1) or "") + "0" + m.group(2)[1:], out)
     out = _OPERATOR_ARG.sub(lambda m: _blank(m.group(0)).replace(" ", "0", 1) if m.group(0).strip() else m.group(0), out)
     out = _HEADER_ANNOTATION.sub(lambda m: m.group(1) + _blank(m.group(2)), out)
     out = _code_arguments(out)
@@ -153,16 +158,28 @@ _OPERATOR_ARG = re.compile(r"(?:(?<=,)(\s*)(<=|>=|==|!=|<|>|\||&|\^|\+|-|\*|/|%)
 _HEADER_ANNOTATION = re.compile(r"(\)\s*)(__\w+\s*\((?:[^()]|\([^()]*\))*\))(?=\s*\{)")
 _CAPS_ATTR = re.compile(r"^([A-Z][A-Z0-9_]+)(?=[ \t]+[A-Za-z_]|[ \t]*\n[A-Za-z_])", re.M)
 _FILE_SCOPE_CALL = re.compile(r"^[a-z_]\w*\s*\([^;{}()\n]*(?:\([^;{}()\n]*\))?[^;{}()\n]*\)[ \t]*$", re.M)
-_GNU_ATTR = re.compile(r"\b__attribute\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)")
+_FILE_SCOPE_WORD = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]+[ \t]*$")
+_GNU_ATTR = re.compile(r"\b__attribute(?:__)?\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)")
 _TRAILING_COMMA = re.compile(r",(\s*)\)")  # `f(a, b, /* comment */)`: a macro's empty argument
 # `{ &a, TASKS_OPS TASKS_RUDE_OPS }`: macros that expand to list items
 _CAPS_RUN = re.compile(r"(?<=[,{])(\s*)([A-Z][A-Z0-9_]*(?:[ \t]+[A-Z][A-Z0-9_]*)+)(?=\s*[,}\n&])")
 _AFTER_STRING = re.compile(r'"\s*\w+\s*\(')
 _BEFORE_STRING = re.compile(r'\)(?=[ \t]*"x*")')
+# `u32 a : 8, : 4, b : 4;`: an unnamed bit-field in a declarator list gets a name
+_UNNAMED_BITFIELD = re.compile(
+    r"(?m)((?:(?<=,)|^[ \t]*(?:(?:__)?[us](?:8|16|32|64)|unsigned(?:[ \t]+(?:int|long|char|short))?|int|signed))"
+    r"\s*?)[ \t](?=:\s*\w+\s*[,;])")
+# `X86_CONFIG(.event = 0xd1, .umask = 0x10)`: designators passed to a macro
+_DESIGNATED_ARG = re.compile(r"(?<=[(,])(\s*)\.(?=[A-Za-z_]\w*\s*=[^=])")
+# `printk(KERN_ERR MSG_TOO_BIG, ...)`, `KERN_ERR pr_fmt("...")`: a log level before a string macro
+_LEVEL_BEFORE_MACRO = re.compile(r"\bKERN_[A-Z]+(?=[ \t]+[A-Za-z_]\w*\b(?!\s*[,;)]\s*$)|[ \t]+pr_fmt\s*\()")
+# `alternative_input(..., [addr] "a" (addr))`: a named asm operand outside an asm statement
+_NAMED_OPERAND = re.compile(r'\[\s*\w+\s*\]\s*"x*"')
+_EMPTY_ARG = re.compile(r"(?<=,)([ \t]*\n)?([ \t]*)(?=,)")
 _AUTO = re.compile(r"\bauto(?=\s+\w+\s*=)")
 _CASE_RANGE = re.compile(r"(\bcase\b[^:\n]*?)(\s*\.\.\.\s*[^:\n]*)(?=:)")
 _INDEX_RANGE = re.compile(r"(\[[^\]\n]*?)(\s*\.\.\.[^\]\n]*)(?=\])")
-_TYPEOF_DECL = re.compile(r"(?m)^(\s*)((?:__)?typeof(?:__)?|typeof_unqual|__typeof_unqual__)\s*\(")
+_TYPEOF_DECL = re.compile(r"(?m)^(\s*(?:(?:const|volatile|static|register)\s+)*)((?:__)?typeof(?:__)?|typeof_unqual|__typeof_unqual__)\s*\(")
 
 
 def _block_macros(text: str) -> str:
@@ -228,12 +245,34 @@ def _code_arguments(text: str) -> str:
     return text
 
 
+def _in_call(text: str, at: int) -> bool:
+    """Is `at` directly inside the parentheses of a call (not a brace initialiser)?"""
+    depth = 0
+    for j in range(at - 1, max(-1, at - 4000), -1):
+        c = text[j]
+        if c in ")]}":
+            depth += 1
+        elif c in "([{":
+            if depth == 0:
+                return c == "(" and bool(re.search(r"\w\s*$", text[max(0, j - 40):j]))
+            depth -= 1
+    return False
+
+
 def _file_scope_calls(text: str) -> str:
-    """`postcore_initcall(init_wmark)` with no `;`, at file scope, before a declaration."""
+    """`postcore_initcall(init_wmark)` or `DECLARE_VM_GET_PAGE_PROT` with no `;`, at file
+    scope, between declarations."""
     depths = cpp.line_depths(text)
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if depths[i] or not _FILE_SCOPE_CALL.match(line):
+        if depths[i]:
+            continue
+        if _FILE_SCOPE_WORD.match(line):
+            prev = next((l.strip() for l in reversed(lines[max(0, i - 5):i]) if l.strip()), ";")
+            if prev.endswith((";", "}")):
+                lines[i] = _blank(line)
+            continue
+        if not _FILE_SCOPE_CALL.match(line):
             continue
         nxt = next((l.strip() for l in lines[i + 1:i + 6] if l.strip()), "")
         if not nxt.startswith("{"):
@@ -241,7 +280,7 @@ def _file_scope_calls(text: str) -> str:
     return "\n".join(lines)
 
 
-_ASM = re.compile(r"\b(?:asm|__asm__|__asm|asm_inline)\b(?:\s+(?:volatile|__volatile__|goto|inline|__inline))*\s*\(")
+_ASM = re.compile(r"\b(?:asm|__asm__|__asm|asm_inline)\b(?:\s+(?:volatile|__volatile__|__volatile|goto|inline|__inline))*\s*\(")
 
 
 def _asm_statements(text: str) -> str:
@@ -336,8 +375,10 @@ def _type_as_identifier(m: re.Match) -> str:
     words = t.split()
     if len(words) <= 1 and "*" not in t:
         return t  # an identifier stays itself
-    if "\n" in t:
-        return _blank(t)
+    if "\n" in t:  # the type starts on a later line: the name goes there
+        head = t[:t.rfind("\n") + 1]
+        return head + _type_as_identifier(re.match(r"(.*)", t[len(head):], re.S)) \
+            if t[len(head):].strip() else _blank(t)
     name = "T_" + "_".join(re.findall(r"\w+", t))
     lead = len(t) - len(t.lstrip())
     return (" " * lead + name)[:len(t)].ljust(len(t)) if len(name) + lead <= len(t) else \

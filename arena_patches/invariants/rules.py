@@ -36,6 +36,14 @@ class Rule:
         return self.args.get(name, default)
 
 
+@dataclass(frozen=True)
+class CompilerReading:
+    """What a build said about one file at one commit: the compiler as the judge of
+    `parses` where the build stage compiled the file (tree-sitter-c is the no-build path)."""
+    parses: bool
+    how: str  # "gcc for x86_64 compiled it at v8 1/4" or the syntax error it printed
+
+
 # What each kind needs (besides id, file); names that are regular expressions are compiled
 # when the spec is read, so a rule is never judged against a missing or broken argument.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -57,9 +65,14 @@ def from_spec(raw: dict, origin: str) -> list[Rule]:
         raise bad_input(f"{origin}: invariants", "must be a list of [[invariants]] tables")
     for i, d in enumerate(rules):
         where = f"{origin}: [[invariants]] #{i + 1}"
-        if not isinstance(d, dict) or d.get("kind") not in KINDS or not d.get("id") or not d.get("file"):
+        if not isinstance(d, dict) or not d.get("id") or not d.get("file"):
             raise bad_input(where, f"needs id, file and a kind among {', '.join(KINDS)}")
+        if d.get("kind") not in KINDS:
+            raise bad_input(where, f"kind {str(d.get('kind'))[:40]!r} is not one of {', '.join(KINDS)}")
         where = f"{origin}: invariant {d['id']!r}"
+        f = d["file"]
+        if isinstance(f, str) and (f.startswith("/") or ".." in f.split("/") or "\x00" in f):
+            raise bad_input(where, f"file {f!r} must be a path inside the tree (relative, no '..')")
         known = {"id", "kind", "file", "claim", "claimed_in", "patch", "function"}
         args = {k: v for k, v in d.items() if k not in known}
         _check(d, args, where)
@@ -121,24 +134,14 @@ def _locks(a: locks.Analysis, pattern: str | None):
     return lambda names: {n for n in names if rx is None or rx.fullmatch(n)}
 
 
-def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None) -> Verdict:
+def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None,
+             compiled: CompilerReading | None = None) -> Verdict:
     if text is None:
         return Verdict(Status.SKIP, f"{rule.file} does not exist here")
     cf = cparse.parse(text, rule.file, dialect)
     k = rule.kind
     if k == "parses":
-        if not text.strip():
-            return Verdict(Status.SKIP, f"{rule.file} is empty")
-        if "\x00" in text or text.count("\ufffd") * 20 > len(text):
-            return Verdict(Status.FAIL, f"{rule.file} is not C source (binary content)")
-        if not cf.functions and cf.root.has_error:
-            return Verdict(Status.FAIL, f"{rule.file} does not parse as C: no function, and errors at file scope")
-        errs = cf.parse_errors()
-        how = f"tree-sitter-c; attribute macros from {cf.dialect}" + \
-            (f"; {cf.one_branch} #if groups inside code judged on one branch" if cf.one_branch else "")
-        return Verdict(Status.FAIL, "; ".join(f"{fn}() line {ln}: {what}" for fn, ln, what in errs[:4])
-                       + f" ({how})") \
-            if errs else Verdict(Status.PASS, f"{len(cf.functions)} functions parse ({how})")
+        return _parses(rule, text, cf, compiled)
     if k == "include":
         h = rule.arg("header")
         return Verdict(Status.PASS, f"includes <{h}>") if h in cf.includes else \
@@ -248,6 +251,27 @@ def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None) -> Ve
         return Verdict(Status.FAIL, f"{dbl[0][0]} released at line {dbl[0][1]} when not held on some path") \
             if dbl else Verdict(Status.PASS, "no lock released twice")
     raise AssertionError(k)
+
+
+def _parses(rule: Rule, text: str, cf: cparse.CFile, compiled: CompilerReading | None) -> Verdict:
+    if not text.strip():
+        return Verdict(Status.SKIP, f"{rule.file} is empty")
+    if "\x00" in text or text.count("\ufffd") * 20 > len(text):
+        return Verdict(Status.FAIL, f"{rule.file} is not C source (binary content)")
+    if not cf.functions and cf.root.has_error:
+        errs = [(None, None, "no function, and errors at file scope")]
+    else:
+        errs = cf.parse_errors()
+    found = "; ".join((f"{fn}() line {ln}: " if fn else "") + what for fn, ln, what in errs[:4])
+    how = f"tree-sitter-c; attribute macros from {cf.dialect}" + \
+        (f"; {cf.one_branch} #if groups inside code judged on one branch" if cf.one_branch else "")
+    if compiled is not None:  # the compiler judged; tree-sitter's reading is said beside it
+        aside = f"; tree-sitter-c read it differently: {found}" if errs and compiled.parses else \
+            ("; tree-sitter-c read it without error" if not errs and not compiled.parses else "")
+        return Verdict(Status.PASS if compiled.parses else Status.FAIL,
+                       f"judged by the compiler: {compiled.how}{aside}")
+    return Verdict(Status.FAIL, f"{found} ({how})") if errs else \
+        Verdict(Status.PASS, f"{len(cf.functions)} functions parse ({how})")
 
 
 def _error_path(cf: cparse.CFile, fn: cparse.Function, rule: Rule) -> Verdict:

@@ -15,7 +15,7 @@ from liblore import utils as lu
 
 from ..model import Message, Person, Problem
 
-_DIFF_RE = re.compile(r"^(diff --git a/|--- a/\S.*\n\+\+\+ b/)", re.MULTILINE)
+_DIFF_RE = re.compile(r'^(diff --git "?a/|--- "?a/\S.*\n\+\+\+ "?b/)', re.MULTILINE)
 _HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:", re.MULTILINE)
 # A format-patch file carries no Message-ID; give it a stable one from its bytes.
 SYNTHETIC_DOMAIN = "arena-patches.invalid"
