@@ -33,6 +33,16 @@ class ApplyStatus(str, enum.Enum):
     PARTIAL = "partial"  # some files applied, others left out (named, with why)
     SUBSTITUTED = "substituted"  # missing from the source; another version's patch k stands in
 
+    @property
+    def is_finding(self) -> bool:
+        """A finding about the patch (it does not apply where it should)."""
+        return self in (ApplyStatus.CONFLICT, ApplyStatus.BASE_MISSING, ApplyStatus.REFUSED)
+
+    @property
+    def is_notable(self) -> bool:
+        """Worth a line in a report: a finding, or an application with a caveat."""
+        return self.is_finding or self in (ApplyStatus.PARTIAL, ApplyStatus.SUBSTITUTED)
+
 
 class BaseRule(str, enum.Enum):
     FLAG = "flag"

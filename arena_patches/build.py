@@ -269,13 +269,13 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
     out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
-    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / f"build-{target.name}", jobs, w1,
                toolchain_id(wr.runner, tc), stats, make_env(wr.root))
     cache_dir = wr.root / "build-cache"
     first_base = next((r.base for r in applied), None)
     if first_base is None:
         return cells
-    with wr.worktree("build", first_base) as wt:
+    with wr.worktree(f"build-{target.name}", first_base) as wt:
         try:
             _ensure_config(ctx)
         except _Infra as e:
@@ -345,9 +345,9 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(Status.ERROR, detail=why)
     out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
-    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / "build", jobs, w1,
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / f"build-{target.name}", jobs, w1,
                toolchain_id(wr.runner, tc), stats, make_env(wr.root))
-    with wr.worktree("build", commit) as wt:
+    with wr.worktree(f"build-{target.name}", commit) as wt:
         repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", commit]) + " && " + \
             shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs, {"W": "1"} if w1 else None))
         try:
@@ -382,27 +382,54 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
     return cells, stats
 
 
-def ccache_counts() -> tuple[int, int]:
-    import subprocess
+def ccache_counts(runner: Runner | None = None) -> tuple[int, int]:
+    from .errors import InfraError
+    from .runner import DEFAULT
     try:
-        out = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True,
-                             env={**os.environ, "CCACHE_DIR": ccache_dir()}, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = (runner or DEFAULT).run(["ccache", "--print-stats"], env={"CCACHE_DIR": ccache_dir()},
+                                      timeout=30).stdout
+    except InfraError:  # no ccache: no counts
         return 0, 0
     vals = dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)
     hits = int(vals.get("direct_cache_hit", 0)) + int(vals.get("preprocessed_cache_hit", 0))
     return hits, int(vals.get("cache_miss", 0))
 
 
+def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
+                toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
+                progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+    """One unit of the matrix (executor.py): a target's chains, in its own worktree and O= dir."""
+    stats = BuildStats()
+    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress), stats
+
+
 def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], targets: list[Target],
                  toolchain: str | None, config: BuildConfig, jobs: int = 2, w1: bool = False,
-                 progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+                 progress: Callable[[str], None] | None = None,
+                 executor=None) -> tuple[list[BuildCell], BuildStats]:
+    from .executor import LocalExecutor, UnitLost
+    ex = executor or LocalExecutor()
     stats = BuildStats()
     start = time.monotonic()
     h0, m0 = ccache_counts()
+    here = isinstance(ex, LocalExecutor)
+    first_base = next((r.base for r in applied), None)
+    if not here and first_base:
+        for t in targets:  # made here, one at a time: units only check them out
+            wr.prepare_worktree(f"build-{t.name}", first_base)
+    units = [(wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None) for t in targets]
     cells: list[BuildCell] = []
-    for t in targets:
-        cells += build_target(wr, s, applied, t, toolchain, config, jobs, w1, stats, progress)
+    for t, got in zip(targets, ex.map(_build_unit, units, [f"build {t.name}" for t in targets], progress)):
+        if isinstance(got, UnitLost):
+            tc = t.toolchain(toolchain)
+            cells += [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
+                                detail=f"{got.label}: {got.reason}") for r in applied for p in r.patches]
+            continue
+        unit_cells, unit_stats = got
+        cells += unit_cells
+        stats.compiler_invocations += unit_stats.compiler_invocations
+        stats.cached_results += unit_stats.cached_results
+        stats.built_states += unit_stats.built_states
     h1, m1 = ccache_counts()
     stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
     stats.wall_seconds = time.monotonic() - start

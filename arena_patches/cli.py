@@ -33,7 +33,7 @@ def progress(enabled: bool) -> Iterator:
 
 
 def _common(p: argparse.ArgumentParser, tree: bool = False, tree_required: bool = False) -> None:
-    p.add_argument("--spec", help="series spec: a TOML path or a name under series/ "
+    p.add_argument("--spec", help="series spec: a TOML path or the name of a shipped spec "
                                   "(default: arena-kfuncs)")
     p.add_argument("--source", default="lore",
                    help="'lore' (fetch by Message-ID, cached) or a path: an mbox, a maildir, or a "
@@ -57,6 +57,14 @@ def _build_opts(p: argparse.ArgumentParser) -> None:
                                     "allmodconfig, or a kconfig fragment file")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="make -j")
     p.add_argument("--w1", action="store_true", help="build with W=1 (extra warnings)")
+    _executor_opts(p)
+
+
+def _executor_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where the matrix's units run: here (default) or on Ray")
+    p.add_argument("--ray-address", help="with --executor ray: a running cluster's address "
+                                         "(default: start a local Ray instance for this run)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which expectations apply (default: before for the tree as is, "
                         "after for a version)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    _executor_opts(p)
 
     p = sub.add_parser("diff", help="compare versions against their changelogs; track reviews")
     _common(p)
@@ -145,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir")
     p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
     p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")
+    _executor_opts(p)
     return ap
 
 
@@ -181,12 +191,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def executor_of(args: argparse.Namespace):
+    from . import executor
+    return executor.make(getattr(args, "executor", None), getattr(args, "ray_address", None))
+
+
 def _check_args(args: argparse.Namespace) -> None:
     """What can be judged before any work: a bad option is said at once, never after a
     long run (a report dir that is a file would otherwise lose the run's report)."""
     jobs = getattr(args, "jobs", None)
     if jobs is not None and jobs < 1:
         raise bad_input(f"--jobs {jobs}", "must be 1 or more")
+    if getattr(args, "ray_address", None) and getattr(args, "executor", None) != "ray":
+        raise bad_input("--ray-address", "needs --executor ray")
     rd = getattr(args, "report_dir", None)
     if rd:
         p = Path(rd)
@@ -248,7 +265,7 @@ def cmd_apply(args) -> int:
         jsonout.dump(jsonout.apply_results(results))
     else:
         text.print_apply(results)
-    bad = any(p.status.value in ("conflict", "base-missing", "refused")
+    bad = any(p.status.is_finding
               for r in results for p in r.patches)
     return EXIT_FINDINGS if bad else EXIT_OK
 
@@ -266,7 +283,8 @@ def cmd_build(args) -> int:
             applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version or "all"),
                                             args.base, prog)
             cells, stats = pipeline.build_series(spec, s, wr, applied, args.targets, args.toolchain,
-                                                 args.config, args.jobs, args.w1, prog)
+                                                 args.config, args.jobs, args.w1, prog,
+                                                 executor_of(args))
     if args.json:
         jsonout.dump(jsonout.build_results(cells, stats))
     else:
@@ -296,7 +314,7 @@ def cmd_boot(args) -> int:
         else:
             commit, state = wr.resolve("HEAD"), args.state or "before"
         results = stage.boot_targets(wr, spec, chosen, args.toolchain, commit, state, version,
-                                     patch, args.jobs, prog)
+                                     patch, args.jobs, prog, executor_of(args))
     if args.json:
         jsonout.dump(jsonout.boot_results(results))
     else:
@@ -369,7 +387,7 @@ def cmd_check(args) -> int:
             print(f"judged {args.tree} at {judged}", file=sys.stderr)
         text.print_invariants(results)
     bad = any(r.verdict in ("regressed", "later", "never") or
-              (r.first_holds is None and any(c.status.value == "fail" for c in r.cells) and
+              (r.first_holds is None and any(c.status.is_finding for c in r.cells) and
                all(c.version is None for c in r.cells)) for r in results)
     return EXIT_FINDINGS if bad else EXIT_OK
 
@@ -402,7 +420,7 @@ def cmd_backport(args) -> int:
         text.print_backport(doc)
         if cells is not None:
             text.print_build(cells, stats)
-    failed = cells is not None and any(c.status.value == "fail" for c in cells)
+    failed = cells is not None and any(c.status.is_finding for c in cells)
     return EXIT_FINDINGS if failed or any(p.status != "applied" for p in patches) else EXIT_OK
 
 
@@ -434,5 +452,47 @@ def cmd_tree_import(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from . import verify
-    return verify.run(args)
+    """verify and demo: the stages composed by verify.verify, rendered here."""
+    from .model import Status
+    from .verify import BuildOptions, expectation_mismatches, show, to_json, verify
+    demo_mode = getattr(args, "demo", False) or args.command == "demo"
+    with progress(True) as prog:
+        if demo_mode:
+            from . import demo, spec as spec_mod
+            d = demo.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
+            result = verify(str(d.spec), str(d.source), str(d.tree), args.work_dir, progress=prog,
+                            build=BuildOptions(jobs=os.cpu_count() or 2, executor=executor_of(args)))
+            expect = spec_mod.load(str(d.spec)).raw.get("expect", {})
+        else:
+            result = verify(args.spec, args.source, args.tree, args.work_dir, args.version,
+                            args.base, prog, BuildOptions(args.targets, args.toolchain, args.config,
+                                                          args.jobs, args.w1, not args.no_build,
+                                                          not args.no_boot, args.boot_targets,
+                                                          executor_of(args)))
+    doc = to_json(result)
+    if args.json:
+        jsonout.dump(doc)
+    else:
+        show(result)
+    if getattr(args, "report_dir", None):
+        from .report import files
+        written = files.write(doc, Path(args.report_dir))
+        print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if getattr(args, "mail", False):
+        from .report import files
+        print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
+    if args.command == "demo":
+        wrong = expectation_mismatches(result, expect)
+        for w in wrong:
+            print(f"demo: {w}", file=sys.stderr)
+        if not args.json:
+            print("demo: every planted failure was found where it was planted" if not wrong
+                  else "demo: the tool did not find what the demo plants", file=sys.stderr)
+        return EXIT_FINDINGS if wrong else EXIT_OK
+    if result.status is Status.SKIP and not args.json:
+        print("verify: nothing was judged (every stage skipped): the gate cannot say good", file=sys.stderr)
+    return exit_code([result.status])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,7 @@ from .runner import DEFAULT, Runner
 
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 TITLE = "bpf: arena: demo page accounting"
-SPEC = Path(__file__).resolve().parent.parent / "series" / "arena-demo.toml"
+SPEC = Path(__file__).resolve().parent / "specs" / "arena-demo.toml"
 
 ARENA = "kernel/bpf/arena.c"
 ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)

@@ -18,6 +18,15 @@ class Status(str, enum.Enum):
     SKIP = "skip"
     ERROR = "error"
 
+    @property
+    def is_finding(self) -> bool:
+        return self is Status.FAIL
+
+    @property
+    def is_trouble(self) -> bool:
+        """Something to show: a finding, or a stage or cell that could not run."""
+        return self in (Status.FAIL, Status.ERROR)
+
 
 def overall(statuses) -> "Status":
     """What a run says as a whole: fail if anything failed, error if something could not

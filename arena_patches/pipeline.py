@@ -105,8 +105,8 @@ def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: st
 
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, executor=None):
     from . import build, kconfig, targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return build.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress)
+    return build.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)

@@ -1,4 +1,4 @@
-"""Series specs: one TOML file per series (series/*.toml), read into frozen records.
+"""Series specs: one TOML file per series (arena_patches/specs/*.toml, shipped as package data), read into frozen records.
 
 Only `[series] title` is required, so any series can be described; everything else
 (versions and Message-IDs, merge facts, reviewer classes, and the sections later
@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import bad_input
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "series"
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_SPEC = "arena-kfuncs"
 
 
@@ -83,7 +83,7 @@ class SeriesSpec:
 
 
 def resolve(spec: str | None) -> Path:
-    """A spec argument is a path to a TOML file or the name of one under series/."""
+    """A spec argument is a path to a TOML file or the name of one shipped in arena_patches/specs/."""
     name = spec or DEFAULT_SPEC
     p = Path(name)
     if p.suffix == ".toml" or p.exists():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, IO, Iterator
 
-from .errors import InfraError, UserError, bad_input
+from .errors import InfraError, bad_input
 from .model import RunRecord
 from .paths import default_work_dir
 from .runner import DEFAULT, Runner
@@ -101,6 +101,10 @@ class WorkRepo:
             yield wt
         finally:
             self._clean(wt)
+
+    def prepare_worktree(self, name: str, rev: str) -> None:
+        """Make the worktree now (units running in parallel then only check it out)."""
+        self._ensure_worktree(self.root / "wt" / name, rev)
 
     def _ensure_worktree(self, wt: Path, rev: str) -> None:
         self.git("worktree", "prune", check=False)

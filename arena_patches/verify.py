@@ -6,18 +6,15 @@ demo plants was found where it was planted and nowhere else (the spec's [expect]
 """
 from __future__ import annotations
 
-import os
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from . import pipeline
 from .apply import VersionResult
-from .model import Series, Status, exit_code, overall
+from .model import Series, Status, overall
 from .report import jsonout, text
 
-FINDING_STATUSES = ("conflict", "base-missing", "refused")
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,7 @@ class BuildOptions:
     enabled: bool = True
     boot: bool = True
     boot_targets: str | None = None
+    executor: Any = None  # executor.LocalExecutor (None) or executor.RayExecutor
 
 
 def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir: str | None,
@@ -84,7 +82,7 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
         else:
             applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, version), base, progress)
             bad = [f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}"
-                   for r in applied for p in r.patches if p.status.value in FINDING_STATUSES]
+                   for r in applied for p in r.patches if p.status.is_finding]
             done = sum(1 for r in applied for p in r.patches if p.commit)
             skipped = sum(1 for r in applied for p in r.patches if p.commit is None) - len(bad)
             if bad:
@@ -102,7 +100,8 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
             stages.append(StageOutcome("build", Status.SKIP, "--no-build"))
         else:
             cells, stats = pipeline.build_series(spec, s, wr, applied, build.targets, build.toolchain,
-                                                 build.config, build.jobs, build.w1, progress)
+                                                 build.config, build.jobs, build.w1, progress,
+                                                 build.executor)
             stages.append(_build_outcome(cells))
         boots = _boot_stage(spec, s, wr, applied, build, stages, progress)
         invs = _invariant_stage(spec, wr, applied, stages, s, cells)
@@ -142,7 +141,7 @@ def _diff_stage(s, stages: list):
     comps = [versions.compare(s, a, b) for a, b in pairs]
     reviews = versions.track(s, {(c.from_version, c.to_version): c for c in comps})
     undoc = [f"v{c.from_version}->v{c.to_version} {p.number}" for c in comps for p in c.patches
-             if p.flag.value == "undocumented"]
+             if p.flag is versions.Flag.UNDOCUMENTED]
     open_reviews = [i for i in reviews if i.addressed is False]
     word = Status.WARN if undoc or open_reviews else Status.PASS
     stages.append(StageOutcome("diff", word, f"{len(undoc)} undocumented changes"
@@ -169,7 +168,7 @@ def _boot_stage(spec, s, wr, applied, opts: BuildOptions, stages: list, progress
     chosen = targets_mod.select(opts.boot_targets, default)
     patch = max(p.number for p in newest.patches if p.commit)
     results = stage.boot_targets(wr, spec, chosen, opts.toolchain, newest.head, "after",
-                                 newest.version, patch, opts.jobs, progress)
+                                 newest.version, patch, opts.jobs, progress, opts.executor)
     bad = [f"{r.target}: {r.detail}" for r in results if r.status in (Status.FAIL, Status.ERROR)]
     word = Status.FAIL if any(r.status is Status.FAIL for r in results) else \
         Status.ERROR if bad else Status.SKIP if all(r.status is Status.SKIP for r in results) else Status.PASS
@@ -258,43 +257,3 @@ def _cell_word(c) -> str:
     if c.status is Status.FAIL and not c.errors and c.inherited:
         return "fail*"
     return c.status.value
-
-
-def run(args) -> int:
-    from .cli import EXIT_FINDINGS, EXIT_OK, progress
-    demo_mode = getattr(args, "demo", False) or args.command == "demo"
-    with progress(True) as prog:
-        if demo_mode:
-            from . import demo, spec as spec_mod
-            d = demo.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
-            result = verify(str(d.spec), str(d.source), str(d.tree), args.work_dir, progress=prog,
-                            build=BuildOptions(jobs=os.cpu_count() or 2))
-            expect = spec_mod.load(str(d.spec)).raw.get("expect", {})
-        else:
-            result = verify(args.spec, args.source, args.tree, args.work_dir, args.version,
-                            args.base, prog, BuildOptions(args.targets, args.toolchain, args.config,
-                                                          args.jobs, args.w1, not args.no_build,
-                                                          not args.no_boot, args.boot_targets))
-    doc = to_json(result)
-    if args.json:
-        jsonout.dump(doc)
-    else:
-        show(result)
-    if getattr(args, "report_dir", None):
-        from .report import files
-        written = files.write(doc, Path(args.report_dir))
-        print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
-    if getattr(args, "mail", False):
-        from .report import files
-        print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
-    if args.command == "demo":
-        wrong = expectation_mismatches(result, expect)
-        for w in wrong:
-            print(f"demo: {w}", file=sys.stderr)
-        if not args.json:
-            print("demo: every planted failure was found where it was planted" if not wrong
-                  else "demo: the tool did not find what the demo plants", file=sys.stderr)
-        return EXIT_FINDINGS if wrong else EXIT_OK
-    if result.status is Status.SKIP and not args.json:
-        print("verify: nothing was judged (every stage skipped): the gate cannot say good", file=sys.stderr)
-    return exit_code([result.status])

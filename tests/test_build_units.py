@@ -125,3 +125,29 @@ def test_locale_quotes_do_not_change_identity():
 def test_paths_relative_to_the_build_dir_are_made_tree_relative():
     (d,) = dg.parse("../../wt/build/kernel/bpf/arena.c:9:1: error: x\n", ["/w/wt/build", "../../wt/build"])
     assert d.file == "kernel/bpf/arena.c"
+
+
+def test_a_unit_lost_on_the_executor_is_error_cells_never_pass():
+    """The executor seam: what a unit answers is the target's cells; a unit whose worker
+    was lost (twice, on Ray) is an `error` cell for each of its patches, with the reason."""
+    from types import SimpleNamespace as NS
+
+    from arena_patches import executor
+
+    class Lost:
+        name = "fake"
+        prepared = []
+
+        def map(self, fn, units, labels, progress=None):
+            assert fn is build._build_unit and [u[3].name for u in units] == ["x86_64", "i386"]
+            return [executor.UnitLost(labels[0], "WorkerCrashedError: its worker was lost 2 times"),
+                    ([], build.BuildStats(compiler_invocations=7, built_states=2))]
+
+    wr = NS(prepare_worktree=lambda name, rev: Lost.prepared.append(name))
+    applied = (NS(version=1, base="b" * 40, patches=(NS(number=1, commit="c" * 40), NS(number=2, commit=None))),)
+    cells, stats = build.build_matrix(wr, None, applied, targets.select("x86_64,i386", targets.ORDER),
+                                      None, kconfig.resolve(None, ()), executor=Lost())
+    assert Lost.prepared == ["build-x86_64", "build-i386"]  # made by the driver, one at a time
+    assert [(c.target, c.patch, c.status) for c in cells] == [("x86_64", 1, Status.ERROR), ("x86_64", 2, Status.ERROR)]
+    assert "build x86_64: WorkerCrashedError" in cells[0].detail
+    assert stats.compiler_invocations == 7 and stats.built_states == 2

@@ -77,10 +77,10 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     cfg = boot_config(series_kconfig, t)
     out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}"
     env = build_mod.make_env(wr.root)
-    ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / "build", jobs, False,
+    ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / f"boot-{t.name}", jobs, False,
                          build_mod.toolchain_id(wr.runner, tc), build_mod.BuildStats(), env)
     start = time.monotonic()
-    with wr.worktree("build", commit) as wt:
+    with wr.worktree(f"boot-{t.name}", commit) as wt:
         try:
             build_mod._ensure_config(ctx)
         except build_mod._Infra as e:
@@ -134,8 +134,18 @@ def expectations(spec_raw: dict, state: str, target: str) -> dict:
 
 def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | None, commit: str,
                  state: str, version: int | None, patch: int | None, jobs: int,
-                 progress=None) -> list[BootResult]:
-    return [boot_one(wr, t, toolchain, commit, spec.build.kconfig, expectations(spec.raw, state, t.name),
-                     version, patch, state, jobs, progress) for t in targets]
-
-
+                 progress=None, executor=None) -> list[BootResult]:
+    """One boot per target; each is a unit of the executor (executor.py)."""
+    from ..executor import LocalExecutor, UnitLost
+    ex = executor or LocalExecutor()
+    here = isinstance(ex, LocalExecutor)
+    if not here:
+        for t in targets:
+            wr.prepare_worktree(f"boot-{t.name}", commit)
+    units = [(wr, t, toolchain, commit, spec.build.kconfig, expectations(spec.raw, state, t.name),
+              version, patch, state, jobs, progress if here else None) for t in targets]
+    out = []
+    for t, got in zip(targets, ex.map(boot_one, units, [f"boot {t.name}" for t in targets], progress)):
+        out.append(BootResult(version, patch, t.name, state, Status.ERROR, detail=f"{got.label}: {got.reason}")
+                   if isinstance(got, UnitLost) else got)
+    return out

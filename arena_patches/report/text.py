@@ -7,7 +7,7 @@ from rich.markup import escape as esc
 from rich.console import Console
 from rich.table import Table
 
-from ..model import Series
+from ..model import Series, Status
 
 
 def console(stderr: bool = False) -> Console:
@@ -74,7 +74,7 @@ def print_apply(results, con: Console | None = None) -> None:
         for w in r.warnings:
             con.print(f"[yellow]warning:[/] {esc(w)}")
         for p in r.patches:
-            if p.status.value in ("conflict", "base-missing", "refused", "partial", "substituted"):
+            if p.status.is_notable:
                 con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}", markup=False)
                 for c in p.conflicts:
                     con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""), markup=False)
@@ -96,16 +96,16 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         cells_ = []
         for name in targets:
             c = by.get((v, k, name))
-            word = c.status.value + ("*" if c and c.status.value == "fail" and not c.errors
+            word = c.status.value + ("*" if c and c.status is Status.FAIL and not c.errors
                                      and c.inherited else "") if c else ""
             cells_.append(f"[{_STATUS_STYLE[c.status.value]}]{word}[/]" if c else "")
         t.add_row("tree" if v is None else f"v{v} {k}", *cells_)
     con.print(t)
-    if any(c.status.value == "fail" and not c.errors and c.inherited for c in cells):
+    if any(c.status is Status.FAIL and not c.errors and c.inherited for c in cells):
         con.print("fail*: the patch keeps its parent's errors and introduces none")
     for c in cells:
-        if c.status.value in ("warn", "error") or (c.status.value == "fail" and c.errors) or \
-                (c.status.value == "fail" and not c.inherited):
+        if c.status in (Status.WARN, Status.ERROR) or (c.status is Status.FAIL and c.errors) or \
+                (c.status is Status.FAIL and not c.inherited):
             where = "tree" if c.version is None else f"v{c.version} {c.patch}"
             con.print(f"[bold]{where} {c.target}[/] {c.status.value}"
                       + (f": {esc(c.detail)}" if c.detail else ""))
@@ -117,7 +117,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
                 con.print(f"    new: {d}", markup=False)
             if c.status.value != "warn":
                 con.print(f"    reproduce: {c.reproduce}", markup=False)
-    skipped = {c.target: c.detail for c in cells if c.status.value == "skip" and c.commit is None
+    skipped = {c.target: c.detail for c in cells if c.status is Status.SKIP and c.commit is None
                and "install" in c.detail}
     for name, why in skipped.items():
         con.print(f"[dim]{name} skipped: {esc(why)}[/]")
@@ -144,7 +144,7 @@ def print_boot(results, con: Console | None = None) -> None:
             con.print(f"{r.target}: verifier: {r.probe['verifier_log']}", markup=False)
         if r.detail:
             con.print(f"{r.target} {r.status.value}: {r.detail}", markup=False)
-        if r.status.value in ("fail", "error") and r.reproduce:
+        if r.status.is_trouble and r.reproduce:
             con.print(f"    reproduce: {r.reproduce}", markup=False)
 
 
@@ -198,7 +198,7 @@ def print_invariants(results, con: Console | None = None) -> None:
     con.print(t)
     for r in results:
         for c in r.cells:
-            if c.status.value == "fail":
+            if c.status is Status.FAIL:
                 where = "tree" if c.version is None else f"v{c.version} {c.patch}"
                 con.print(f"{r.rule.id} {where}: {c.detail}", markup=False)
                 break

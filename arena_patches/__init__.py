@@ -1,0 +1,1 @@
+"""arena-patches: pre-merge verification of multi-version kernel patch series."""

@@ -1,0 +1,1 @@
+"""Reports: JSON, text, and files (Markdown, HTML, JUnit, a reply mail)."""

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""The build matrix side by side with the loop maintainers write today, on the embedded
+demo series (3 versions x 4 patches), the same targets and the same config:
+
+  (a) per target, per version: `git rebase -x "make O=<target dir> vmlinux" <base>` in a
+      clone, cold ccache, one O= dir per target (what a maintainer scripts by hand);
+  (b) arena-patches cold: empty work dir, empty ccache, apply + build matrix;
+  (c) arena-patches re-run (the result cache);
+  (d) the lower bound: one cold base build per target, then each distinct tree state
+      built once incrementally (timed in (a): the first time (a) built that state);
+  (e) arena-patches cold with `--executor ray` (a local Ray instance on this machine).
+
+Prints seconds and the ratios b/a, c/a, b/d, e/b; writes the figures to --out (JSON).
+Passes or fails on nothing.
+
+    .venv/bin/python benchmarks/side_by_side.py [--targets x86_64,i386] [--out figures.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from arena_patches import build, demo, executor, kconfig, pipeline, spec as spec_mod  # noqa: E402
+from arena_patches import targets as targets_mod, tree as tree_mod  # noqa: E402
+from arena_patches.targets import make_argv, shell_line  # noqa: E402
+
+
+def arena(d, spec, s, work: Path, targets: str, ex=None) -> tuple[float, dict]:
+    t0 = time.monotonic()
+    with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work) as wr:
+        applied = pipeline.apply_series(s, wr, [v.version for v in s.versions])
+        cells, stats = pipeline.build_series(spec, s, wr, applied, targets, None, None,
+                                             os.cpu_count() or 2, False, executor=ex)
+    grid = {f"v{c.version} {c.patch}/{c.target}": c.status.value for c in cells}
+    return time.monotonic() - t0, {"grid": grid, "compiler_invocations": stats.compiler_invocations,
+                                   "built_states": stats.built_states, "cached": stats.cached_results}
+
+
+def maintainer_loop(d, spec, s, work: Path, targets: str, config_from: Path) -> tuple[float, float, dict]:
+    """(a), and from its own timings (d). Returns (a seconds, d seconds, details)."""
+    env = {**os.environ, "CCACHE_DIR": str(work / "ccache-a"), "LC_ALL": "C"}
+    scratch = work / "scratch"
+    with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work / "w-a") as wr:
+        applied = pipeline.apply_series(s, wr, [v.version for v in s.versions])
+        subprocess.run(["git", "clone", "-q", "--shared", str(wr.repo), str(scratch)], check=True)
+        heads = [(r.version, r.base, r.head) for r in applied if r.head]
+        tree_of = {}
+        for r in applied:
+            for p in r.patches:
+                if p.commit:
+                    tree_of[p.commit] = wr.git("rev-parse", f"{p.commit}^{{tree}}").stdout.strip()
+    t_all = time.monotonic()
+    seen: set[str] = set()
+    bound = 0.0
+    steps = []
+    for t in targets_mod.select(targets, targets_mod.ORDER):
+        tc = t.toolchain(None)
+        out = work / f"out-a-{t.name}"
+        out.mkdir()
+        subprocess.run(["git", "-C", str(scratch), "checkout", "-q", "--detach", heads[0][1]], check=True)
+        cfg = next(config_from.glob(f"builds/{t.name}-*/.config"))
+        shutil.copy(cfg, out / ".config")
+        subprocess.run(make_argv(t, tc, scratch, out, ["olddefconfig"], os.cpu_count() or 2),
+                       env=env, check=True, capture_output=True)
+        log = work / f"times-{t.name}.log"
+        for v, base, head in heads:
+            make = shell_line(make_argv(t, tc, scratch, out, ["vmlinux"], os.cpu_count() or 2))
+            # each exec line logs the commit and how long its make took, then goes on even when
+            # the make fails (a broken patch is what the maintainer wants to see, not a stop)
+            cmd = (f"s=$(date +%s.%N); {make} >/dev/null 2>&1; rc=$?; "
+                   f"echo $(git rev-parse HEAD) $s $(date +%s.%N) $rc >> {log}")
+            subprocess.run(["git", "-C", str(scratch), "checkout", "-q", "-B", f"v{v}", head], check=True)
+            subprocess.run(["git", "-C", str(scratch), "-c", "user.name=m", "-c", "user.email=m@x",
+                            "rebase", "-q", "-x", cmd, base], env=env, check=True, capture_output=True)
+        first = True
+        for line in log.read_text().splitlines():
+            commit, start, end, _rc = line.split()
+            took = float(end) - float(start)
+            steps.append({"target": t.name, "commit": commit[:12], "seconds": round(took, 1)})
+            tree = tree_of.get(commit, commit)
+            if first or (t.name, tree) not in seen:
+                bound += took  # the first make is the cold base build (plus patch 1)
+            seen.add((t.name, tree))
+            first = False
+    return time.monotonic() - t_all, bound, {"steps": steps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--targets", default="x86_64,i386")
+    ap.add_argument("--out", default="side_by_side.json")
+    ap.add_argument("--no-ray", action="store_true")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="arena-side-"))
+    try:
+        os.environ["ARENA_PATCHES_CACHE"] = str(work / "cache")
+        d = demo.prepare(work / "demo")
+        spec = spec_mod.load(str(d.spec))
+        s = pipeline.load_series(spec, str(d.source))
+        fig: dict = {"targets": a.targets, "cpus": os.cpu_count(), "series": "embedded demo, 3 versions x 4 patches"}
+        os.environ["CCACHE_DIR"] = str(work / "ccache-b")
+        fig["b_cold"], fig["b_detail"] = arena(d, spec, s, work / "w-b", a.targets)
+        fig["c_rerun"], _ = arena(d, spec, s, work / "w-b", a.targets)
+        fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(d, spec, s, work, a.targets,
+                                                                        next((work / "w-b" / "trees").iterdir()))
+        if not a.no_ray:
+            os.environ["CCACHE_DIR"] = str(work / "ccache-e")
+            ex = executor.RayExecutor(num_cpus=os.cpu_count() or 2)
+            try:
+                fig["e_ray_cold"], fig["e_detail"] = arena(d, spec, s, work / "w-e", a.targets, ex)
+            finally:
+                import ray
+                ray.shutdown()
+            fig["e_same_grid"] = fig["e_detail"]["grid"] == fig["b_detail"]["grid"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"side by side: demo series, targets {a.targets}, {os.cpu_count()} cpus, cold = empty ccache")
+    rows = [("(a) maintainer loop: git rebase -x make, per target", fig["a_loop"]),
+            ("(b) arena-patches cold (apply + matrix)", fig["b_cold"]),
+            ("(c) arena-patches re-run", fig["c_rerun"]),
+            ("(d) lower bound: base + each distinct state once", fig["d_bound"])]
+    if "e_ray_cold" in fig:
+        rows.append(("(e) arena-patches cold, --executor ray", fig["e_ray_cold"]))
+    for label, sec in rows:
+        print(f"  {label:55} {sec:8.1f} s")
+    fig["ratios"] = {"b/a": fig["b_cold"] / fig["a_loop"], "c/a": fig["c_rerun"] / fig["a_loop"],
+                     "b/d": fig["b_cold"] / fig["d_bound"]}
+    if "e_ray_cold" in fig:
+        fig["ratios"]["e/b"] = fig["e_ray_cold"] / fig["b_cold"]
+    print("  " + ", ".join(f"{k} = {v:.2f}" for k, v in fig["ratios"].items()))
+    if "e_same_grid" in fig:
+        print(f"  ray grid equals local grid: {fig['e_same_grid']}")
+    Path(a.out).write_text(json.dumps(fig, indent=2) + "\n")
+    print(f"  figures: {a.out}")
+
+
+if __name__ == "__main__":
+    main()
