@@ -40,7 +40,7 @@ def ccache_dir() -> str:
 
 def make_env(root: Path) -> dict[str, str]:
     """The environment of every kernel make: ccache, a C locale, reproducible build stamps.
-    Every work dir lays out its worktree and O= dirs alike (root/wt/build, root/builds/X):
+    Every work dir lays out its worktrees and O= dirs alike (root/wt/build-T, root/builds/X):
     with ccache's paths made relative to the root, one work dir's compiles serve another's."""
     return {"CCACHE_DIR": ccache_dir(), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
             **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
@@ -114,6 +114,14 @@ class _Ctx:
         extra = {"W": "1"} if self.w1 else {}
         argv = make_argv(self.target, self.tc, self.src, self.out, goals, self.jobs, extra)
         return self.runner.run(argv, env=self.env, timeout=timeout), argv
+
+
+def reproducer(ctx: _Ctx, wt: Path, commit: str) -> str:
+    """The cell's build as it ran: the checkout, then `make` under the same environment
+    (ccache dir and base, C locale, build stamps), pasteable into a shell."""
+    argv = make_argv(ctx.target, ctx.tc, wt, ctx.out, ["vmlinux"], ctx.jobs, {"W": "1"} if ctx.w1 else None)
+    return shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", commit]) + " && " + \
+        shell_line(["env", *(f"{k}={v}" for k, v in sorted(ctx.env.items())), *argv])
 
 
 def kernel_objects(paths: list[str]) -> list[str]:
@@ -303,9 +311,7 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
                         f"partial: {', '.join(p.left_out)} not applied" if p.left_out else
                         f"built on the partial {p.on_partial}/{len(r.patches)}")))
                     continue
-                repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", p.commit]) + \
-                    " && " + shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs,
-                                                  {"W": "1"} if w1 else None))
+                repro = reproducer(ctx, wt, p.commit)
                 if base_broken:
                     cells.append(cell(r.version, p.number, Status.ERROR, p.commit, reproduce=repro,
                                       detail=base_broken, errors=last_built.errors[:5]))
@@ -348,8 +354,7 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / f"build-{target.name}", jobs, w1,
                toolchain_id(wr.runner, tc), stats, make_env(wr.root))
     with wr.worktree(f"build-{target.name}", commit) as wt:
-        repro = shell_line(["git", "-C", str(wt), "checkout", "-q", "--detach", commit]) + " && " + \
-            shell_line(make_argv(target, tc, wt, out, ["vmlinux"], jobs, {"W": "1"} if w1 else None))
+        repro = reproducer(ctx, wt, commit)
         try:
             _ensure_config(ctx)
         except _Infra as e:
@@ -369,17 +374,22 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
                 detail=detail, seconds=st.seconds, cached=hit)
 
 
+def _tree_unit(wr: WorkRepo, commit: str, target: Target, toolchain: str | None, config: BuildConfig,
+               jobs: int, w1: bool, progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+    stats = BuildStats()
+    return [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress)], stats
+
+
 def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str | None,
                 config: BuildConfig, jobs: int = 2, w1: bool = False,
-                progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
-    stats = BuildStats()
-    start = time.monotonic()
-    h0, m0 = ccache_counts()
-    cells = [build_tree(wr, commit, t, toolchain, config, jobs, w1, stats, progress) for t in targets]
-    h1, m1 = ccache_counts()
-    stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
-    stats.wall_seconds = time.monotonic() - start
-    return cells, stats
+                progress: Callable[[str], None] | None = None,
+                executor=None) -> tuple[list[BuildCell], BuildStats]:
+    def lost(t: Target, why: str) -> list[BuildCell]:
+        return [BuildCell(None, None, t.name, config.name, t.toolchain(toolchain).name, Status.ERROR,
+                          commit, detail=why)]
+    return _matrix(wr, executor, _tree_unit, targets, commit,
+                   lambda t, here: (wr, commit, t, toolchain, config, jobs, w1, progress if here else None),
+                   lost, progress)
 
 
 def ccache_counts(runner: Runner | None = None) -> tuple[int, int]:
@@ -407,23 +417,33 @@ def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
                  toolchain: str | None, config: BuildConfig, jobs: int = 2, w1: bool = False,
                  progress: Callable[[str], None] | None = None,
                  executor=None) -> tuple[list[BuildCell], BuildStats]:
+    def lost(t: Target, why: str) -> list[BuildCell]:
+        tc = t.toolchain(toolchain)
+        return [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
+                          detail=why) for r in applied for p in r.patches]
+    return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
+                   lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None),
+                   lost, progress)
+
+
+def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_rev: str | None,
+            unit: Callable, lost: Callable, progress) -> tuple[list[BuildCell], BuildStats]:
+    """One unit per target on the executor (executor.py); the units' stats summed, ccache
+    counted around the whole; a lost unit's cells are `error` with the reason."""
     from .executor import LocalExecutor, UnitLost
     ex = executor or LocalExecutor()
     stats = BuildStats()
     start = time.monotonic()
     h0, m0 = ccache_counts()
     here = isinstance(ex, LocalExecutor)
-    first_base = next((r.base for r in applied), None)
-    if not here and first_base:
+    if not here and first_rev:
         for t in targets:  # made here, one at a time: units only check them out
-            wr.prepare_worktree(f"build-{t.name}", first_base)
-    units = [(wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None) for t in targets]
+            wr.prepare_worktree(f"build-{t.name}", first_rev)
     cells: list[BuildCell] = []
-    for t, got in zip(targets, ex.map(_build_unit, units, [f"build {t.name}" for t in targets], progress)):
+    answers = ex.map(fn, [unit(t, here) for t in targets], [f"build {t.name}" for t in targets], progress)
+    for t, got in zip(targets, answers):
         if isinstance(got, UnitLost):
-            tc = t.toolchain(toolchain)
-            cells += [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
-                                detail=f"{got.label}: {got.reason}") for r in applied for p in r.patches]
+            cells += lost(t, f"{got.label}: {got.reason}")
             continue
         unit_cells, unit_stats = got
         cells += unit_cells

@@ -277,7 +277,7 @@ def cmd_build(args) -> int:
         if args.source is None and args.version is None:  # the tree as it is
             commit = wr.resolve("HEAD")
             cells, stats = pipeline.build_tree(spec, wr, commit, args.targets, args.toolchain,
-                                               args.config, args.jobs, args.w1, prog)
+                                               args.config, args.jobs, args.w1, prog, executor_of(args))
         else:
             s = pipeline.load_series(spec, args.source or "lore", wr)
             applied = pipeline.apply_series(s, wr, pipeline.pick_versions(s, args.version or "all"),

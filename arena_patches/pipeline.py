@@ -96,11 +96,11 @@ def load_spec(name: str | None) -> SeriesSpec:
 
 def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: str | None,
                toolchain: str | None, config: str | None, jobs: int, w1: bool,
-               progress: Progress | None = None):
+               progress: Progress | None = None, executor=None):
     from . import build, kconfig, targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return build.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress)
+    return build.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress, executor)
 
 
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,

@@ -97,3 +97,15 @@ def test_the_compiler_judges_parses_where_it_compiled_the_file(matrix):
     by = {(c.version, c.patch): c for c in res.cells}
     assert by[(1, 1)].status is Status.FAIL and "judged by the compiler" in by[(1, 1)].detail
     assert by[(2, 1)].status is Status.PASS and "judged by the compiler" in by[(2, 1)].detail
+
+
+def test_a_cells_reproducer_pasted_into_a_shell_gives_the_same_error(matrix):
+    """The reproducer is the build as it ran (checkout, then make under the same
+    environment): pasted into bash, it prints the compiler's own error for v1 1/4."""
+    import subprocess
+    _, (cells, _), _, _ = matrix
+    c = cells_by(cells)[(1, 1, "x86_64")]
+    assert " env " in c.reproduce and "CCACHE_BASEDIR=" in c.reproduce and "LC_ALL=C" in c.reproduce
+    r = subprocess.run(["bash", "-c", c.reproduce], capture_output=True, text=True, timeout=1800)
+    assert r.returncode != 0
+    assert "arena.c" in r.stderr and c.errors[0].message in r.stderr, r.stderr[-2000:]

@@ -72,3 +72,22 @@ def test_a_units_own_error_is_its_answer(ray_local):
 def test_cli_names_a_bad_address(tmp_path, capsys):
     rc = cli.main(["build", "--tree", str(tmp_path), "--ray-address", "1.2.3.4:1", "--json"])
     assert rc == 2 and "--ray-address" in capsys.readouterr().out
+
+
+def sleeps_then_writes(path: str, seconds: float) -> str:
+    import time
+    time.sleep(seconds)
+    Path(path).write_text("still ran")
+    return path
+
+
+def test_ctrl_c_on_the_driver_cancels_running_units(ray_local, tmp_path):
+    import _thread
+    import threading
+    import time
+    marker = tmp_path / "ran"
+    threading.Timer(3.0, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        ray_local.map(sleeps_then_writes, [(str(marker), 12.0)], ["build x86_64"])
+    time.sleep(14)
+    assert not marker.exists()  # cancelled (force): the unit never finished
