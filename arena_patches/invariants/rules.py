@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import bad_input
 from ..model import Status
 from . import cparse, helpers, locks
 from .dialect import Dialect
 
-KINDS = ("parses", "include", "function", "calls", "not-calls", "called-after", "lock-balanced",
-         "acquires", "not-acquires", "call-under-lock", "call-not-under-lock", "no-double-unlock",
-         "btf-flag", "error-path-calls", "regex")
 
 
 @dataclass(frozen=True)
@@ -44,18 +41,27 @@ class CompilerReading:
     how: str  # "gcc for x86_64 compiled it at v8 1/4" or the syntax error it printed
 
 
-# What each kind needs (besides id, file); names that are regular expressions are compiled
-# when the spec is read, so a rule is never judged against a missing or broken argument.
-NEEDS: dict[str, tuple[str, ...]] = {
-    "parses": (), "include": ("header",), "function": ("function",),
-    "calls": ("function", "callee"), "not-calls": ("function", "callee"),
-    "called-after": ("function", "first", "then"), "lock-balanced": ("function",),
-    "acquires": ("function", "lock"), "not-acquires": ("function", "lock"),
-    "call-under-lock": ("function", "callee", "lock"), "call-not-under-lock": ("function", "callee", "lock"),
-    "no-double-unlock": ("function",), "btf-flag": ("function", "flag"),
-    "error-path-calls": ("function", "after", "callees"), "regex": ("pattern",)}
-OPTIONAL = {"lock", "present", "guard"}
+@dataclass(frozen=True)
+class Kind:
+    """A rule kind: what it needs and may take (besides id and file), and its judge. Names
+    that are regular expressions are compiled when the spec is read, so a rule is never
+    judged against a missing or broken argument."""
+    name: str
+    needs: tuple[str, ...]
+    optional: tuple[str, ...]
+    judge: Callable[["Ctx"], "Verdict"]
+    in_function: bool  # judged inside `function` (skip when the file has no such function)
+
+
+KIND: dict[str, Kind] = {}
 _REGEXES = {"callee", "first", "then", "lock", "after", "pattern", "guard"}
+
+
+def kind(name: str, needs: tuple[str, ...] = (), optional: tuple[str, ...] = (), in_function: bool = True):
+    def register(judge: Callable[["Ctx"], "Verdict"]):
+        KIND[name] = Kind(name, needs, optional, judge, in_function)
+        return judge
+    return register
 
 
 def from_spec(raw: dict, origin: str) -> list[Rule]:
@@ -66,9 +72,9 @@ def from_spec(raw: dict, origin: str) -> list[Rule]:
     for i, d in enumerate(rules):
         where = f"{origin}: [[invariants]] #{i + 1}"
         if not isinstance(d, dict) or not d.get("id") or not d.get("file"):
-            raise bad_input(where, f"needs id, file and a kind among {', '.join(KINDS)}")
-        if d.get("kind") not in KINDS:
-            raise bad_input(where, f"kind {str(d.get('kind'))[:40]!r} is not one of {', '.join(KINDS)}")
+            raise bad_input(where, f"needs id, file and a kind among {', '.join(KIND)}")
+        if d.get("kind") not in KIND:
+            raise bad_input(where, f"kind {str(d.get('kind'))[:40]!r} is not one of {', '.join(KIND)}")
         where = f"{origin}: invariant {d['id']!r}"
         f = d["file"]
         if isinstance(f, str) and (f.startswith("/") or ".." in f.split("/") or "\x00" in f):
@@ -83,22 +89,23 @@ def from_spec(raw: dict, origin: str) -> list[Rule]:
 
 def _check(d: dict, args: dict, where: str) -> None:
     kind = d["kind"]
+    spec = KIND[kind]
     for k in ("id", "file", "claim", "function"):
         if k in d and not isinstance(d[k], str):
             raise bad_input(where, f"{k} must be a string")
     for k in ("claimed_in", "patch"):
         if d.get(k) is not None and (not isinstance(d[k], int) or isinstance(d[k], bool)):
             raise bad_input(where, f"{k} must be a version or patch number")
-    missing = [n for n in NEEDS[kind] if d.get(n) in (None, "", [])]
+    missing = [n for n in spec.needs if d.get(n) in (None, "", [])]
     if missing:
         raise bad_input(where, f"a {kind} rule needs {', '.join(missing)}")
-    for n in NEEDS[kind]:
+    for n in spec.needs:
         if n != "callees" and not isinstance(d.get(n), str):
             raise bad_input(where, f"{n} must be a string")
-    unknown = sorted(set(args) - set(NEEDS[kind]) - OPTIONAL)
+    unknown = sorted(set(args) - set(spec.needs) - set(spec.optional))
     if unknown:
         raise bad_input(where, f"{', '.join(unknown)}: not an argument of a {kind} rule "
-                               f"(it takes {', '.join(NEEDS[kind] + tuple(sorted(OPTIONAL))) or 'nothing more'})")
+                               f"(it takes {', '.join(spec.needs + spec.optional) or 'nothing more'})")
     if "callees" in args and not (isinstance(args["callees"], list) and all(isinstance(x, str) for x in args["callees"])):
         raise bad_input(where, "callees must be a list of names")
     if "present" in args and not isinstance(args["present"], bool):
@@ -129,128 +136,204 @@ def _fn(cf: cparse.CFile, rule: Rule) -> Verdict | None:
     return None
 
 
-def _locks(a: locks.Analysis, pattern: str | None):
+def _locks(a: locks.Analysis | None, pattern: str | None):
     rx = _rx(pattern) if pattern else None
     return lambda names: {n for n in names if rx is None or rx.fullmatch(n)}
+
+
+@dataclass
+class Ctx:
+    """What a judge reads: the rule, the file's text and parse, the compiler's reading, the
+    function (for in-function kinds), and the path analysis, made once on demand."""
+    rule: Rule
+    text: str
+    cf: cparse.CFile
+    compiled: CompilerReading | None = None
+    fn: cparse.Function | None = None
+
+    def analysis(self, order=(), guards=None) -> locks.Analysis:
+        return locks.analyse(self.cf, self.rule.function, list(order), guards or {})
+
+    @property
+    def match(self):
+        return _locks(None, self.rule.arg("lock"))
 
 
 def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None,
              compiled: CompilerReading | None = None) -> Verdict:
     if text is None:
         return Verdict(Status.SKIP, f"{rule.file} does not exist here")
-    cf = cparse.parse(text, rule.file, dialect)
-    k = rule.kind
-    if k == "parses":
-        return _parses(rule, text, cf, compiled)
-    if k == "include":
-        h = rule.arg("header")
-        return Verdict(Status.PASS, f"includes <{h}>") if h in cf.includes else \
-            Verdict(Status.FAIL, f"<{h}> is not included")
-    if k == "btf-flag":
-        flags = cf.btf_flags()
-        rx = _rx(rule.function or ".*")
-        names = [n for n in flags if rx.fullmatch(n)]
-        if not names:
-            return Verdict(Status.SKIP, f"no BTF_ID_FLAGS entry matches {rule.function}")
-        flag, want = rule.arg("flag"), rule.arg("present", True)
-        wrong = [n for n in names if (flag in flags[n]) != want]
-        what = "has" if want else "lacks"
-        return Verdict(Status.FAIL, f"{', '.join(wrong)} {'lacks' if want else 'has'} {flag}") if wrong \
-            else Verdict(Status.PASS, f"{', '.join(names)} {what} {flag}")
-    if k == "regex":
-        if rule.function and rule.function not in cf.functions:
-            return Verdict(Status.SKIP, f"{rule.function}() is not in {rule.file}")
-        if rule.function:  # the function's own lines, as written (not as preprocessed)
-            f = cf.functions[rule.function]
-            scope = "\n".join(text.splitlines()[f.start_line - 1:f.end_line])
-        else:
-            scope = text
-        found = re.search(rule.arg("pattern"), scope, re.M) is not None
-        want = rule.arg("present", True)
-        return Verdict(Status.PASS if found == want else Status.FAIL,
-                       f"/{rule.arg('pattern')}/ {'found' if found else 'not found'}")
-    if k == "function":
-        return Verdict(Status.PASS, f"{rule.function}() exists") if rule.function in cf.functions \
-            else Verdict(Status.FAIL, f"{rule.function}() is missing")
-    skip = _fn(cf, rule)
-    if skip:
-        return skip
-    fn = cf.functions[rule.function]
-    if k in ("calls", "not-calls"):
-        rx = _rx(rule.arg("callee"))
-        hits = [(n, c.start_point[0] + 1) for n, c in cparse.calls_in(cf, fn.node) if rx.fullmatch(n)]
-        if k == "calls":
-            return Verdict(Status.PASS, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
-                Verdict(Status.FAIL, f"{rule.function}() never calls {rule.arg('callee')}")
-        return Verdict(Status.FAIL, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
-            Verdict(Status.PASS, f"{rule.function}() does not call {rule.arg('callee')}")
-    if k == "error-path-calls":
-        return _error_path(cf, fn, rule)
-    first, then = rule.arg("first"), rule.arg("then")
-    order = []
-    if k == "called-after":
-        names = {n for n, _ in cparse.calls_in(cf, fn.node)}
-        order = [(a, b) for a in names if _rx(first).fullmatch(a) for b in names if _rx(then).fullmatch(b)]
-        if not any(_rx(first).fullmatch(n) for n in names):
-            return Verdict(Status.SKIP, f"{rule.function}() does not call {first}")
-        if not order:
-            return Verdict(Status.FAIL, f"{rule.function}() calls {first} but never {then}")
-    guards = {}
-    if k == "called-after":
-        named = rule.arg("guard")
-        guards = {g: set(order) for g in named.split("|")} if named else \
-            helpers.guard_variables(cf, fn, order)
-    a = locks.analyse(cf, rule.function, order, guards)
-    match = _locks(a, rule.arg("lock"))
-    if k == "called-after":
-        bad = [(ln, how) for ln, how, states in a.exits if any(s.pending for s in states)]
-        why = ""
-        if guards:
-            g = ", ".join(sorted(guards))
-            why = (f" that produced something (where {g}, computed from what {first} produced, is 0, "
-                   f"the code rightly skips {then})" if not named else f" where {g} is not 0")
-        return Verdict(Status.FAIL, "; ".join(f"the path leaving at line {ln} ({how}) calls {first} "
-                                               f"without {then} after it" for ln, how in bad[:3])) \
-            if bad else Verdict(Status.PASS, f"{then} follows {first} on every path{why}")
-    if k == "lock-balanced":
-        helper = helpers.lock_helpers(cf).get(rule.function)
-        if helper is not None and helper.acquires and any(match({x}) for x in helper.acquires):
-            return Verdict(Status.PASS, f"a lock helper ({helper.why}): returns holding "
-                           f"{', '.join(helper.acquires)} on purpose"
-                           f"{' when it returns 0' if helper.mode == 'zero' else ''}; its callers release it")
-        bad = [(ln, how, sorted(set().union(*(match(s.held) for s in st)))) for ln, how, st in a.exits
-               if any(match(s.held) for s in st)]
-        if bad:
-            return Verdict(Status.FAIL, "; ".join(f"{', '.join(l)} still held at the {how} on line {ln}"
-                                                   for ln, how, l in bad[:3]))
-        taken = sorted({l for l, _ in a.acquired if match({l})})
-        return Verdict(Status.PASS, f"{', '.join(taken) or 'no lock'} released on all "
-                                    f"{len(a.exits)} exits")
-    if k in ("acquires", "not-acquires"):
-        taken = [(l, ln) for l, ln in a.acquired if match({l})]
-        if (k == "acquires") == bool(taken):
-            return Verdict(Status.PASS, f"takes {taken[0][0]} at line {taken[0][1]}" if taken
-                           else f"takes no lock matching {rule.arg('lock')}")
-        return Verdict(Status.FAIL, f"takes {taken[0][0]} at line {taken[0][1]}" if taken
-                       else f"takes no lock matching {rule.arg('lock')}")
-    if k in ("call-under-lock", "call-not-under-lock"):
-        rx = _rx(rule.arg("callee"))
-        events = [c for c in a.calls if rx.fullmatch(c.name)]
-        if not events:
-            return Verdict(Status.SKIP, f"{rule.function}() does not call {rule.arg('callee')}")
-        under = k == "call-under-lock"
-        bad = [c for c in events if any(bool(match(s.all_held)) != under for s in c.states)]
-        if bad:
-            c = bad[0]
-            return Verdict(Status.FAIL, f"{c.name}() at line {c.line} runs "
-                           f"{'without' if under else 'with'} {rule.arg('lock')} held on some path")
-        return Verdict(Status.PASS, f"every {rule.arg('callee')}() call ({len(events)}) runs "
-                                    f"{'under' if under else 'outside'} {rule.arg('lock')}")
-    if k == "no-double-unlock":
-        dbl = [(l, ln) for l, ln in a.double_unlocks if match({l})]
-        return Verdict(Status.FAIL, f"{dbl[0][0]} released at line {dbl[0][1]} when not held on some path") \
-            if dbl else Verdict(Status.PASS, "no lock released twice")
-    raise AssertionError(k)
+    spec = KIND[rule.kind]
+    ctx = Ctx(rule, text, cparse.parse(text, rule.file, dialect), compiled)
+    if spec.in_function:
+        skip = _fn(ctx.cf, rule)
+        if skip:
+            return skip
+        ctx.fn = ctx.cf.functions[rule.function]
+    return spec.judge(ctx)
+
+
+@kind("parses", in_function=False)
+def _judge_parses(c: Ctx) -> Verdict:
+    return _parses(c.rule, c.text, c.cf, c.compiled)
+
+
+@kind("include", needs=("header",), in_function=False)
+def _include(c: Ctx) -> Verdict:
+    h = c.rule.arg("header")
+    return Verdict(Status.PASS, f"includes <{h}>") if h in c.cf.includes else \
+        Verdict(Status.FAIL, f"<{h}> is not included")
+
+
+@kind("btf-flag", needs=("function", "flag"), optional=("present",), in_function=False)
+def _btf_flag(c: Ctx) -> Verdict:
+    rule, flags = c.rule, c.cf.btf_flags()
+    rx = _rx(rule.function or ".*")
+    names = [n for n in flags if rx.fullmatch(n)]
+    if not names:
+        return Verdict(Status.SKIP, f"no BTF_ID_FLAGS entry matches {rule.function}")
+    flag, want = rule.arg("flag"), rule.arg("present", True)
+    wrong = [n for n in names if (flag in flags[n]) != want]
+    what = "has" if want else "lacks"
+    return Verdict(Status.FAIL, f"{', '.join(wrong)} {'lacks' if want else 'has'} {flag}") if wrong \
+        else Verdict(Status.PASS, f"{', '.join(names)} {what} {flag}")
+
+
+@kind("regex", needs=("pattern",), optional=("present",), in_function=False)
+def _regex(c: Ctx) -> Verdict:
+    rule, cf = c.rule, c.cf
+    if rule.function and rule.function not in cf.functions:
+        return Verdict(Status.SKIP, f"{rule.function}() is not in {rule.file}")
+    if rule.function:  # the function's own lines, as written (not as preprocessed)
+        f = cf.functions[rule.function]
+        scope = "\n".join(c.text.splitlines()[f.start_line - 1:f.end_line])
+    else:
+        scope = c.text
+    found = re.search(rule.arg("pattern"), scope, re.M) is not None
+    want = rule.arg("present", True)
+    return Verdict(Status.PASS if found == want else Status.FAIL,
+                   f"/{rule.arg('pattern')}/ {'found' if found else 'not found'}")
+
+
+@kind("function", needs=("function",), in_function=False)
+def _function(c: Ctx) -> Verdict:
+    return Verdict(Status.PASS, f"{c.rule.function}() exists") if c.rule.function in c.cf.functions \
+        else Verdict(Status.FAIL, f"{c.rule.function}() is missing")
+
+
+def _callee_hits(c: Ctx) -> list[tuple[str, int]]:
+    rx = _rx(c.rule.arg("callee"))
+    return [(n, x.start_point[0] + 1) for n, x in cparse.calls_in(c.cf, c.fn.node) if rx.fullmatch(n)]
+
+
+@kind("calls", needs=("function", "callee"))
+def _calls(c: Ctx) -> Verdict:
+    hits = _callee_hits(c)
+    return Verdict(Status.PASS, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
+        Verdict(Status.FAIL, f"{c.rule.function}() never calls {c.rule.arg('callee')}")
+
+
+@kind("not-calls", needs=("function", "callee"))
+def _not_calls(c: Ctx) -> Verdict:
+    hits = _callee_hits(c)
+    return Verdict(Status.FAIL, f"calls {hits[0][0]}() at line {hits[0][1]}") if hits else \
+        Verdict(Status.PASS, f"{c.rule.function}() does not call {c.rule.arg('callee')}")
+
+
+@kind("error-path-calls", needs=("function", "after", "callees"))
+def _judge_error_path(c: Ctx) -> Verdict:
+    return _error_path(c.cf, c.fn, c.rule)
+
+
+@kind("called-after", needs=("function", "first", "then"), optional=("guard",))
+def _called_after(c: Ctx) -> Verdict:
+    rule, first, then = c.rule, c.rule.arg("first"), c.rule.arg("then")
+    names = {n for n, _ in cparse.calls_in(c.cf, c.fn.node)}
+    order = [(a, b) for a in names if _rx(first).fullmatch(a) for b in names if _rx(then).fullmatch(b)]
+    if not any(_rx(first).fullmatch(n) for n in names):
+        return Verdict(Status.SKIP, f"{rule.function}() does not call {first}")
+    if not order:
+        return Verdict(Status.FAIL, f"{rule.function}() calls {first} but never {then}")
+    named = rule.arg("guard")
+    guards = {g: set(order) for g in named.split("|")} if named else \
+        helpers.guard_variables(c.cf, c.fn, order)
+    a = c.analysis(order, guards)
+    bad = [(ln, how) for ln, how, states in a.exits if any(s.pending for s in states)]
+    why = ""
+    if guards:
+        g = ", ".join(sorted(guards))
+        why = (f" that produced something (where {g}, computed from what {first} produced, is 0, "
+               f"the code rightly skips {then})" if not named else f" where {g} is not 0")
+    return Verdict(Status.FAIL, "; ".join(f"the path leaving at line {ln} ({how}) calls {first} "
+                                           f"without {then} after it" for ln, how in bad[:3])) \
+        if bad else Verdict(Status.PASS, f"{then} follows {first} on every path{why}")
+
+
+@kind("lock-balanced", needs=("function",), optional=("lock",))
+def _lock_balanced(c: Ctx) -> Verdict:
+    rule, match = c.rule, c.match
+    helper = helpers.lock_helpers(c.cf).get(rule.function)
+    if helper is not None and helper.acquires and any(match({x}) for x in helper.acquires):
+        return Verdict(Status.PASS, f"a lock helper ({helper.why}): returns holding "
+                       f"{', '.join(helper.acquires)} on purpose"
+                       f"{' when it returns 0' if helper.mode == 'zero' else ''}; its callers release it")
+    a = c.analysis()
+    bad = [(ln, how, sorted(set().union(*(match(s.held) for s in st)))) for ln, how, st in a.exits
+           if any(match(s.held) for s in st)]
+    if bad:
+        return Verdict(Status.FAIL, "; ".join(f"{', '.join(l)} still held at the {how} on line {ln}"
+                                               for ln, how, l in bad[:3]))
+    taken = sorted({l for l, _ in a.acquired if match({l})})
+    return Verdict(Status.PASS, f"{', '.join(taken) or 'no lock'} released on all {len(a.exits)} exits")
+
+
+def _acquire_verdict(c: Ctx, want: bool) -> Verdict:
+    taken = [(l, ln) for l, ln in c.analysis().acquired if c.match({l})]
+    said = f"takes {taken[0][0]} at line {taken[0][1]}" if taken else \
+        f"takes no lock matching {c.rule.arg('lock')}"
+    return Verdict(Status.PASS if want == bool(taken) else Status.FAIL, said)
+
+
+@kind("acquires", needs=("function", "lock"))
+def _acquires(c: Ctx) -> Verdict:
+    return _acquire_verdict(c, True)
+
+
+@kind("not-acquires", needs=("function", "lock"))
+def _not_acquires(c: Ctx) -> Verdict:
+    return _acquire_verdict(c, False)
+
+
+def _lock_at_calls(c: Ctx, under: bool) -> Verdict:
+    rule = c.rule
+    rx = _rx(rule.arg("callee"))
+    events = [x for x in c.analysis().calls if rx.fullmatch(x.name)]
+    if not events:
+        return Verdict(Status.SKIP, f"{rule.function}() does not call {rule.arg('callee')}")
+    bad = [x for x in events if any(bool(c.match(s.all_held)) != under for s in x.states)]
+    if bad:
+        x = bad[0]
+        return Verdict(Status.FAIL, f"{x.name}() at line {x.line} runs "
+                       f"{'without' if under else 'with'} {rule.arg('lock')} held on some path")
+    return Verdict(Status.PASS, f"every {rule.arg('callee')}() call ({len(events)}) runs "
+                                f"{'under' if under else 'outside'} {rule.arg('lock')}")
+
+
+@kind("call-under-lock", needs=("function", "callee", "lock"))
+def _call_under_lock(c: Ctx) -> Verdict:
+    return _lock_at_calls(c, True)
+
+
+@kind("call-not-under-lock", needs=("function", "callee", "lock"))
+def _call_not_under_lock(c: Ctx) -> Verdict:
+    return _lock_at_calls(c, False)
+
+
+@kind("no-double-unlock", needs=("function",), optional=("lock",))
+def _no_double_unlock(c: Ctx) -> Verdict:
+    dbl = [(l, ln) for l, ln in c.analysis().double_unlocks if c.match({l})]
+    return Verdict(Status.FAIL, f"{dbl[0][0]} released at line {dbl[0][1]} when not held on some path") \
+        if dbl else Verdict(Status.PASS, "no lock released twice")
 
 
 def _parses(rule: Rule, text: str, cf: cparse.CFile, compiled: CompilerReading | None) -> Verdict:
