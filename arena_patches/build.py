@@ -40,7 +40,7 @@ def ccache_dir() -> str:
 
 def make_env(root: Path) -> dict[str, str]:
     """The environment of every kernel make: ccache, a C locale, reproducible build stamps.
-    Every work dir lays out its worktrees and O= dirs alike (root/wt/build-T, root/builds/X):
+    Every work dir lays out its worktrees and O= dirs alike (root/wt/build, root/builds/X):
     with ccache's paths made relative to the root, one work dir's compiles serve another's."""
     return {"CCACHE_DIR": ccache_dir(), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
             **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
@@ -114,6 +114,14 @@ class _Ctx:
         extra = {"W": "1"} if self.w1 else {}
         argv = make_argv(self.target, self.tc, self.src, self.out, goals, self.jobs, extra)
         return self.runner.run(argv, env=self.env, timeout=timeout), argv
+
+
+def placement(kind: str, target: str, separate: bool) -> tuple[str, str]:
+    """(worktree name, O= dir suffix). Units run one after the other share the worktree
+    `wt/<kind>` (ccache keys hold paths relative to the work dir: an unchanged layout keeps
+    every compile cached); units running at once (Ray) each get `wt/<kind>-<target>` and
+    an O= dir of their own. Result cache entries are keyed by tree, not path: shared."""
+    return (f"{kind}-{target}", f"-{kind}-{target}") if separate else (kind, "")
 
 
 def reproducer(ctx: _Ctx, wt: Path, commit: str) -> str:
@@ -265,7 +273,8 @@ def judge(before: CommitState, after: CommitState,
 
 def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                  toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
-                 stats: BuildStats, progress: Callable[[str], None] | None = None) -> list[BuildCell]:
+                 stats: BuildStats, progress: Callable[[str], None] | None = None,
+                 separate: bool = False) -> list[BuildCell]:
     tc = target.toolchain(toolchain)
     cfg = config.for_target(target)
     cells: list[BuildCell] = []
@@ -276,14 +285,15 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     why = missing_tool(target, tc)
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
-    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
-    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / f"build-{target.name}", jobs, w1,
+    name, suffix = placement("build", target.name, separate)
+    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}{suffix}"
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / name, jobs, w1,
                toolchain_id(wr.runner, tc), stats, make_env(wr.root))
     cache_dir = wr.root / "build-cache"
     first_base = next((r.base for r in applied), None)
     if first_base is None:
         return cells
-    with wr.worktree(f"build-{target.name}", first_base) as wt:
+    with wr.worktree(name, first_base) as wt:
         try:
             _ensure_config(ctx)
         except _Infra as e:
@@ -338,7 +348,7 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
 
 def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
                config: BuildConfig, jobs: int, w1: bool, stats: BuildStats,
-               progress: Callable[[str], None] | None = None) -> BuildCell:
+               progress: Callable[[str], None] | None = None, separate: bool = False) -> BuildCell:
     """The tree as it is (no series): one cell, judged on its own. Without a parent there
     is nothing to hold warnings against, so only whether it builds is said."""
     tc = target.toolchain(toolchain)
@@ -350,10 +360,11 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     why = missing_tool(target, tc)
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(Status.ERROR, detail=why)
-    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}"
-    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / f"build-{target.name}", jobs, w1,
+    name, suffix = placement("build", target.name, separate)
+    out = wr.root / "builds" / f"{target.name}-{tc.name}-{config.name}-{cfg.key}{suffix}"
+    ctx = _Ctx(wr, target, tc, cfg, out, wr.root / "wt" / name, jobs, w1,
                toolchain_id(wr.runner, tc), stats, make_env(wr.root))
-    with wr.worktree(f"build-{target.name}", commit) as wt:
+    with wr.worktree(name, commit) as wt:
         repro = reproducer(ctx, wt, commit)
         try:
             _ensure_config(ctx)
@@ -375,9 +386,10 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
 
 
 def _tree_unit(wr: WorkRepo, commit: str, target: Target, toolchain: str | None, config: BuildConfig,
-               jobs: int, w1: bool, progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
+               jobs: int, w1: bool, progress: Callable[[str], None] | None = None,
+               separate: bool = False) -> tuple[list[BuildCell], BuildStats]:
     stats = BuildStats()
-    return [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress)], stats
+    return [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress, separate)], stats
 
 
 def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str | None,
@@ -388,7 +400,8 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
         return [BuildCell(None, None, t.name, config.name, t.toolchain(toolchain).name, Status.ERROR,
                           commit, detail=why)]
     return _matrix(wr, executor, _tree_unit, targets, commit,
-                   lambda t, here: (wr, commit, t, toolchain, config, jobs, w1, progress if here else None),
+                   lambda t, here: (wr, commit, t, toolchain, config, jobs, w1, progress if here else None,
+                                    not here),
                    lost, progress)
 
 
@@ -407,10 +420,11 @@ def ccache_counts(runner: Runner | None = None) -> tuple[int, int]:
 
 def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
-                progress: Callable[[str], None] | None = None) -> tuple[list[BuildCell], BuildStats]:
-    """One unit of the matrix (executor.py): a target's chains, in its own worktree and O= dir."""
+                progress: Callable[[str], None] | None = None,
+                separate: bool = False) -> tuple[list[BuildCell], BuildStats]:
+    """One unit of the matrix (executor.py): a target's chains."""
     stats = BuildStats()
-    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress), stats
+    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate), stats
 
 
 def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], targets: list[Target],
@@ -422,7 +436,8 @@ def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
         return [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
                           detail=why) for r in applied for p in r.patches]
     return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
-                   lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None),
+                   lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None,
+                                    not here),
                    lost, progress)
 
 
@@ -438,7 +453,7 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
     here = isinstance(ex, LocalExecutor)
     if not here and first_rev:
         for t in targets:  # made here, one at a time: units only check them out
-            wr.prepare_worktree(f"build-{t.name}", first_rev)
+            wr.prepare_worktree(placement("build", t.name, True)[0], first_rev)
     cells: list[BuildCell] = []
     answers = ex.map(fn, [unit(t, here) for t in targets], [f"build {t.name}" for t in targets], progress)
     for t, got in zip(targets, answers):

@@ -1,11 +1,10 @@
 """Boot the real 6.12 kernel, built by the tool, in QEMU on x86_64, arm64 and i386, and
 ask it through the probe: the arena map works on 64-bit, a sleepable program may call the
 arena kfuncs, a non-sleepable one is refused by the verifier for sleepability; on i386
-there is no arena map type. The three boots run as units of `--executor ray` (a local Ray
-instance with 2 CPUs); test_kernel7 boots through the local executor."""
+there is no arena map type."""
 import pytest
 
-from arena_patches import executor, spec as spec_mod, targets, tree as tree_mod
+from arena_patches import spec as spec_mod, targets, tree as tree_mod
 from arena_patches.boot import stage
 from arena_patches.model import Status
 from tests.kernel import kernel_tree, work_dir
@@ -17,15 +16,10 @@ pytestmark = pytest.mark.integration
 def booted():
     kernel = kernel_tree()
     spec = spec_mod.load()
-    ray = pytest.importorskip("ray")
     with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
         head = wr.resolve("HEAD")
-        try:
-            return {r.target: r for r in stage.boot_targets(
-                wr, spec, targets.select("x86_64,arm64,i386"), None, head, "before", None, None, 2,
-                executor=executor.RayExecutor(num_cpus=2))}
-        finally:
-            ray.shutdown()
+        return {r.target: r for r in stage.boot_targets(
+            wr, spec, targets.select("x86_64,arm64,i386"), None, head, "before", None, None, 2)}
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])

@@ -65,7 +65,7 @@ def compare(probe: dict, expect: dict) -> list[str]:
 
 def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series_kconfig: tuple[str, ...],
              expect: dict, version: int | None, patch: int | None, state: str, jobs: int,
-             progress: Callable[[str], None] | None = None) -> BootResult:
+             progress: Callable[[str], None] | None = None, separate: bool = False) -> BootResult:
     tc = t.toolchain(toolchain)
 
     def result(status: Status, **kw) -> BootResult:
@@ -75,12 +75,13 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     if why:
         return result(Status.SKIP, detail=why)
     cfg = boot_config(series_kconfig, t)
-    out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}"
+    name, suffix = build_mod.placement("build", t.name, separate)
+    out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}{suffix}"
     env = build_mod.make_env(wr.root)
-    ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / f"boot-{t.name}", jobs, False,
+    ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / name, jobs, False,
                          build_mod.toolchain_id(wr.runner, tc), build_mod.BuildStats(), env)
     start = time.monotonic()
-    with wr.worktree(f"boot-{t.name}", commit) as wt:
+    with wr.worktree(name, commit) as wt:
         try:
             build_mod._ensure_config(ctx)
         except build_mod._Infra as e:
@@ -141,9 +142,9 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
     here = isinstance(ex, LocalExecutor)
     if not here:
         for t in targets:
-            wr.prepare_worktree(f"boot-{t.name}", commit)
+            wr.prepare_worktree(build_mod.placement("build", t.name, True)[0], commit)
     units = [(wr, t, toolchain, commit, spec.build.kconfig, expectations(spec.raw, state, t.name),
-              version, patch, state, jobs, progress if here else None) for t in targets]
+              version, patch, state, jobs, progress if here else None, not here) for t in targets]
     out = []
     for t, got in zip(targets, ex.map(boot_one, units, [f"boot {t.name}" for t in targets], progress)):
         out.append(BootResult(version, patch, t.name, state, Status.ERROR, detail=f"{got.label}: {got.reason}")
