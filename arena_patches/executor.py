@@ -4,7 +4,8 @@ or on a Ray cluster (`ray`: a local instance started for the run, or `--ray-addr
 A unit is one target's chains (its base, then patch 1..k of each version, in one `O=`
 directory, so each step stays incremental) or one boot. Units are plain functions of
 picklable records; both executors run the same functions and return the same records, so
-results, cache entries and reproducers do not depend on where a unit ran. Workers read and
+results and cache entries do not depend on where a unit ran (a Ray unit's reproducer names
+its own worktree and O= dir: units running at once cannot share one). Workers read and
 write the work dir directly: on one machine that is the same disk, on a cluster the work
 dir must be on a filesystem every node mounts at the same path (README: Ray).
 
