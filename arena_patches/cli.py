@@ -202,8 +202,7 @@ def _check_args(args: argparse.Namespace) -> None:
     jobs = getattr(args, "jobs", None)
     if jobs is not None and jobs < 1:
         raise bad_input(f"--jobs {jobs}", "must be 1 or more")
-    if getattr(args, "ray_address", None) and getattr(args, "executor", None) != "ray":
-        raise bad_input("--ray-address", "needs --executor ray")
+    executor_of(args)  # --executor/--ray-address judged by the one place that reads them
     rd = getattr(args, "report_dir", None)
     if rd:
         p = Path(rd)

@@ -50,7 +50,7 @@ def unquote(name: str) -> str:
         c = body[i]
         if c == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
-            if nxt in "0123" and i + 3 < len(body) + 0 and all(x in "01234567" for x in body[i + 1:i + 4]):
+            if nxt in "0123" and i + 3 < len(body) and all(x in "01234567" for x in body[i + 1:i + 4]):
                 out.append(int(body[i + 1:i + 4], 8))
                 i += 4
                 continue

@@ -140,9 +140,8 @@ def _check_shapes(data: dict[str, Any], path: str) -> None:
         if v is not None and not isinstance(v, str):
             raise bad_input(f"{path}: series.{key}", f"must be a string, not {type(v).__name__}")
     boot = data.get("boot", {})
-    for key in ("targets",):
-        if key in boot:
-            _strs(boot[key], f"boot.{key}", path)
+    if "targets" in boot:
+        _strs(boot["targets"], "boot.targets", path)
 
 
 def from_dict(data: dict[str, Any], path: str = "<spec>") -> SeriesSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 from ..errors import bad_input
@@ -136,7 +137,7 @@ def _fn(cf: cparse.CFile, rule: Rule) -> Verdict | None:
     return None
 
 
-def _locks(a: locks.Analysis | None, pattern: str | None):
+def _lock_matcher(pattern: str | None):
     rx = _rx(pattern) if pattern else None
     return lambda names: {n for n in names if rx is None or rx.fullmatch(n)}
 
@@ -154,9 +155,10 @@ class Ctx:
     def analysis(self, order=(), guards=None) -> locks.Analysis:
         return locks.analyse(self.cf, self.rule.function, list(order), guards or {})
 
-    @property
+    @cached_property
     def match(self):
-        return _locks(None, self.rule.arg("lock"))
+        """Lock names that match the rule's `lock` (all, without one); compiled once."""
+        return _lock_matcher(self.rule.arg("lock"))
 
 
 def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None,
