@@ -14,9 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena_patches import demo, spec as spec_mod, targets, tree as tree_mod  # noqa: E402
-from arena_patches.boot import stage  # noqa: E402
-from arena_patches.paths import cache_root  # noqa: E402
+from arena_patches.demo import prepare as demo
+from arena_patches.mail import spec as spec_mod
+from arena_patches.build import targets
+from arena_patches.tree import repo as tree_mod
+from arena_patches.boot import stage
+from arena_patches.core.paths import cache_root
 
 
 def main() -> None:

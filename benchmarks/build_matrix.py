@@ -18,7 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena_patches import build, demo, pipeline, spec as spec_mod, tree as tree_mod  # noqa: E402
+from arena_patches.build import matrix as build
+from arena_patches.demo import prepare as demo
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import spec as spec_mod
+from arena_patches.tree import repo as tree_mod
 
 
 def lower_bound(wr, s, applied, targets, first_states: dict[str, int]) -> int:

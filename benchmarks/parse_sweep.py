@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from arena_patches import tree as tree_mod
+from arena_patches.tree import repo as tree_mod
 from arena_patches.invariants import cparse, mutants
 from arena_patches.invariants.sources import CommitFiles
 

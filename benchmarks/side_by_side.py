@@ -29,9 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena_patches import build, demo, executor, kconfig, pipeline, spec as spec_mod  # noqa: E402
-from arena_patches import targets as targets_mod, tree as tree_mod  # noqa: E402
-from arena_patches.targets import make_argv, shell_line  # noqa: E402
+from arena_patches.build import matrix as build
+from arena_patches.demo import prepare as demo
+from arena_patches.core import executor
+from arena_patches.build import kconfig
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import spec as spec_mod
+from arena_patches.build import targets as targets_mod
+from arena_patches.tree import repo as tree_mod
+from arena_patches.build.targets import make_argv, shell_line
 
 
 def arena(d, spec, s, work: Path, targets: str, ex=None) -> tuple[float, dict]:

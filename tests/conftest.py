@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from arena_patches import spec as spec_mod
+from arena_patches.mail import spec as spec_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -10,8 +10,10 @@ from typing import Iterator
 
 import pytest
 
-from arena_patches import debian, demo, tree
-from arena_patches.errors import ArenaPatchesError
+from arena_patches.tree import debian
+from arena_patches.demo import prepare as demo
+from arena_patches.tree import repo as tree
+from arena_patches.core.errors import ArenaPatchesError
 
 TEST_CACHE = Path(os.environ.get("ARENA_PATCHES_TEST_CACHE",
                                  Path.home() / ".cache" / "arena-patches-tests"))
@@ -61,7 +63,9 @@ def fresh_build_cache(w: Path) -> None:
 def demo_on_kernel(mails: Path) -> Iterator[tuple]:
     """The demo series written on the real 6.12 kernel and applied (v1..v3), in the
     persistent test work dir: yields (kernel, spec, series, work repo, apply results)."""
-    from arena_patches import mkseries, pipeline, spec as spec_mod
+    from arena_patches.demo import mkseries
+    from arena_patches.verify import stages as pipeline
+    from arena_patches.mail import spec as spec_mod
     kernel = kernel_tree()
     mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), mails, tag="demo")
     spec = spec_mod.load(str(demo.SPEC))

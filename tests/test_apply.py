@@ -6,10 +6,14 @@ import threading
 
 import pytest
 
-from arena_patches import cli, mkseries, pipeline, spec as spec_mod, tree as tree_mod
-from arena_patches.apply import ApplyStatus, BaseRule
-from arena_patches.errors import InfraError, UserError
-from arena_patches.mkseries import Edit, PatchSpec, VersionSpec
+from arena_patches import cli
+from arena_patches.demo import mkseries
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import spec as spec_mod
+from arena_patches.tree import repo as tree_mod
+from arena_patches.tree.apply import ApplyStatus, BaseRule
+from arena_patches.core.errors import InfraError, UserError
+from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
 from tests import gittree, mailgen
 
 C = "lib/demo.c"
@@ -134,7 +138,7 @@ def test_paths_outside_the_tree_are_refused(user_tree, tmp_path):
     assert r.patches[0].conflicts[0].file == "../../evil.c"
     assert not (tmp_path / "evil.c").exists() and not (tmp_path.parent / "evil.c").exists()
     assert s2.version(1).patch(2) is not None
-    from arena_patches.apply import unsafe_paths
+    from arena_patches.tree.apply import unsafe_paths
     assert unsafe_paths(s2.version(1).patch(2)) == ["/etc/passwd"]
 
 
@@ -196,7 +200,7 @@ def test_two_runs_on_one_work_dir(user_tree, tmp_path, monkeypatch):
 
 
 def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):
-    import arena_patches.apply as apply_mod
+    import arena_patches.tree.apply as apply_mod
     versions = three_versions()[:1]
     src = tmp_path / "mails"
     mkseries.write(user_tree, "HEAD", "t: series", versions, src, tag="t")

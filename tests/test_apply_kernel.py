@@ -1,8 +1,12 @@
 """Apply on the real 6.12 kernel, imported from Debian's tarball by the tool itself."""
 import pytest
 
-from arena_patches import demo, mkseries, pipeline, spec as spec_mod, tree as tree_mod
-from arena_patches.apply import ApplyStatus, BaseRule
+from arena_patches.demo import prepare as demo
+from arena_patches.demo import mkseries
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import spec as spec_mod
+from arena_patches.tree import repo as tree_mod
+from arena_patches.tree.apply import ApplyStatus, BaseRule
 from tests import gittree
 from tests.kernel import kernel_tree, work_dir
 

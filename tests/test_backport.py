@@ -4,8 +4,13 @@ import json
 
 import pytest
 
-from arena_patches import backport, cli, mkseries, pipeline, spec as spec_mod, tree as tree_mod
-from arena_patches.mkseries import Edit, PatchSpec, VersionSpec
+from arena_patches.tree import backport
+from arena_patches import cli
+from arena_patches.demo import mkseries
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import spec as spec_mod
+from arena_patches.tree import repo as tree_mod
+from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
 from tests import gittree
 
 
@@ -45,7 +50,7 @@ def test_two_trees_name_the_introducing_commit(tmp_path, capsys):
 
 
 def test_identifiers_of_added_lines():
-    from arena_patches.model import FileStat, Patch, Person
+    from arena_patches.core.model import FileStat, Patch, Person
     diff = ("diff --git a/k/a.c b/k/a.c\n--- a/k/a.c\n+++ b/k/a.c\n@@ -1,1 +1,6 @@\n x\n"
             "+static int newfn(struct arena *a)\n+{\n+\tif (IS_ENABLED(CONFIG_MMU))\n"
             "+\t\treturn raw_res_spin_lock(&a->spinlock); /* kmalloc_nolock() */\n+}\n")
@@ -80,7 +85,7 @@ def test_real_v6_onto_6_12(lore_dir, tmp_path):
 
 def test_a_backport_that_applies_is_built(tmp_path, capsys, monkeypatch):
     """The build stage takes the backport as it takes a version (a fake make: no kernel)."""
-    from arena_patches import build
+    from arena_patches.build import matrix as build
     stable = gittree.make(tmp_path / "stable", {"kernel/a.c": "int a;\n"})
     p1 = PatchSpec("k: one", "x", (Edit("kernel/a.c", "int a;\n", "int a = 1;\n"),))
     src = tmp_path / "m"
@@ -113,7 +118,7 @@ def test_a_backport_that_applies_is_built(tmp_path, capsys, monkeypatch):
 def test_hunk_classes_never_read_outside_the_worktree(tmp_path):
     """A patch naming ../ or a symlink: no file outside the worktree is opened, the class
     says refused (it must not leak whether a line is in a file such as a secret)."""
-    from arena_patches.model import FileStat, Patch, Person
+    from arena_patches.core.model import FileStat, Patch, Person
     secret = tmp_path / "secret.txt"
     secret.write_text("token=abc\n")
     stable = gittree.make(tmp_path / "stable", {"lib/a.c": "int a;\n"})

@@ -4,9 +4,11 @@ arena kfuncs, a non-sleepable one is refused by the verifier for sleepability; o
 there is no arena map type."""
 import pytest
 
-from arena_patches import spec as spec_mod, targets, tree as tree_mod
+from arena_patches.mail import spec as spec_mod
+from arena_patches.build import targets
+from arena_patches.tree import repo as tree_mod
 from arena_patches.boot import stage
-from arena_patches.model import Status
+from arena_patches.core.model import Status
 from tests.kernel import kernel_tree, work_dir
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,11 @@ entirely from the result cache the local run wrote (counted in compiler invocati
 the same cache entries, the same grid and diagnostics."""
 import pytest
 
-from arena_patches import executor, pipeline
+from arena_patches.core import executor
+from arena_patches.verify import stages as pipeline
 from arena_patches.invariants import compiled, evaluate, rules
-from arena_patches.model import Status
-from arena_patches.verify import _cell_word
+from arena_patches.core.model import Status
+from arena_patches.verify.compose import _cell_word
 from tests.kernel import demo_on_kernel, fresh_build_cache, work_dir
 
 pytestmark = pytest.mark.integration

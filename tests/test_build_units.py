@@ -1,9 +1,11 @@
 """The build stage's pure parts: diagnostics, identity, kconfig merging, make argv, judging."""
 import pytest
 
-from arena_patches import build, diagnostics as dg, kconfig, targets
-from arena_patches.errors import UserError
-from arena_patches.model import Status
+from arena_patches.build import matrix as build
+from arena_patches.build import diagnostics as dg
+from arena_patches.build import kconfig, targets
+from arena_patches.core.errors import UserError
+from arena_patches.core.model import Status
 
 SRC = "/work/wt/build"
 LOG = f"""  CC      kernel/bpf/arena.o
@@ -132,7 +134,7 @@ def test_a_unit_lost_on_the_executor_is_error_cells_never_pass():
     was lost (twice, on Ray) is an `error` cell for each of its patches, with the reason."""
     from types import SimpleNamespace as NS
 
-    from arena_patches import executor
+    from arena_patches.core import executor
 
     class Lost:
         name = "fake"

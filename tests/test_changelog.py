@@ -1,4 +1,4 @@
-from arena_patches import changelog
+from arena_patches.mail import changelog
 
 
 def claims(text, v=None):

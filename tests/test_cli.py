@@ -11,7 +11,7 @@ def test_bad_source_exit_2(tmp_path, capsys):
 
 
 def test_offline_lore_names_what_it_could_not_fetch(capsys, monkeypatch):
-    from arena_patches.sources import lore
+    from arena_patches.mail import lore
 
     def offline(msgid):
         raise ConnectionError("Failed to resolve host: Name or service not known")
@@ -23,7 +23,7 @@ def test_offline_lore_names_what_it_could_not_fetch(capsys, monkeypatch):
 
 
 def test_lore_cache_serves_later_runs(tmp_path, capsys, monkeypatch):
-    from arena_patches.sources import lore
+    from arena_patches.mail import lore
     spec = tmp_path / "s.toml"
     spec.write_text('[series]\ntitle = "demo: a series"\n[[versions]]\nversion = 2\n'
                     'cover = "v2-0@example.org"\n')

@@ -5,10 +5,10 @@ runs on every function of 7.x's kernel/bpf without an approximation and finds no
 that correct code (lock helpers are said to be helpers)."""
 import pytest
 
-from arena_patches import tree as tree_mod
+from arena_patches.tree import repo as tree_mod
 from arena_patches.invariants import cparse, locks, mutants, rules
 from arena_patches.invariants.sources import CommitFiles
-from arena_patches.model import Status
+from arena_patches.core.model import Status
 from tests.kernel import TEST_CACHE, kernel_tree, kernel_tree_7
 
 pytestmark = pytest.mark.integration

@@ -1,9 +1,11 @@
 """The C layer's dialect (read from the tree's headers) and its rewrites, on a miniature tree."""
 from pathlib import Path
 
-from arena_patches.invariants import cparse, dialect as dl, rewrite, rules
+from arena_patches.invariants import cparse
+from arena_patches.invariants import dialect as dl
+from arena_patches.invariants import rewrite, rules
 from arena_patches.invariants.sources import DiskFiles
-from arena_patches.model import Status
+from arena_patches.core.model import Status
 
 TREE = Path(__file__).parent / "fixtures" / "c" / "tree"
 IDIOMS = (TREE / "fs/foo/idioms.c").read_text()

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from arena_patches import debian
-from arena_patches.errors import UserError
-from arena_patches.runner import FakeRunner
+from arena_patches.tree import debian
+from arena_patches.core.errors import UserError
+from arena_patches.core.runner import FakeRunner
 
 
 def test_the_archive_is_read_from_the_machines_own_sources(tmp_path):

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from arena_patches import cli, executor
-from arena_patches.errors import InfraError
+from arena_patches import cli
+from arena_patches.core import executor
+from arena_patches.core.errors import InfraError
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from arena_patches import cli, executor
+from arena_patches import cli
+from arena_patches.core import executor
 from tests import gittree
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-from arena_patches import cli, mkseries
-from arena_patches.model import Status, exit_code, overall
-from arena_patches.verify import StageOutcome, Verification
+from arena_patches import cli
+from arena_patches.demo import mkseries
+from arena_patches.core.model import Status, exit_code, overall
+from arena_patches.verify.compose import StageOutcome, Verification
 from tests import gittree
 from tests.test_apply import C, TEXT, three_versions
 
@@ -84,7 +85,7 @@ def test_a_malformed_date_header_does_not_stop_apply(series_on_tree, tmp_path, c
 ])
 def test_rule_arguments_are_checked_when_the_spec_is_read(rule, message, tmp_path, capsys):
     from arena_patches.invariants import rules
-    from arena_patches.errors import UserError
+    from arena_patches.core.errors import UserError
     raw = {"invariants": [{"id": "r1", "file": "x.c", **rule}]}
     with pytest.raises(UserError, match=message):
         rules.from_spec(raw, "s.toml")
@@ -167,7 +168,8 @@ def test_rich_markup_in_names_and_mails_is_printed_not_parsed(tmp_path, capsys):
 
 
 def test_numbering_and_duplicate_ids_are_said_not_silent(tmp_path):
-    from arena_patches import pipeline, spec as spec_mod
+    from arena_patches.verify import stages as pipeline
+    from arena_patches.mail import spec as spec_mod
     from tests import mailgen
     src = tmp_path / "m"
     src.mkdir()

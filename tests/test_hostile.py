@@ -499,14 +499,14 @@ def test_two_runs_on_one_work_dir_at_once(world, capsys):
 
 
 def test_an_interrupt_leaves_no_lock_and_the_rerun_resumes(world, capsys, monkeypatch):
-    from arena_patches import apply as apply_mod
+    from arena_patches.tree import apply as apply_mod
     calls = {"n": 0}
     real = apply_mod.apply_version
 
     def interrupted(*a, **kw):
         calls["n"] += 1
         raise KeyboardInterrupt
-    from arena_patches import pipeline
+    from arena_patches.verify import stages as pipeline
     monkeypatch.setattr(pipeline, "apply_version", interrupted)
     rc = cli.main(["apply", *world.common(), "--json"])
     out = capsys.readouterr()

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from arena_patches import cli, spec as spec_mod, targets, tree as tree_mod
+from arena_patches import cli
+from arena_patches.mail import spec as spec_mod
+from arena_patches.build import targets
+from arena_patches.tree import repo as tree_mod
 from arena_patches.boot import stage
-from arena_patches.model import Status
+from arena_patches.core.model import Status
 from tests.kernel import kernel_tree_7, work_dir
 
 pytestmark = pytest.mark.integration

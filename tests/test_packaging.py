@@ -28,13 +28,13 @@ def test_installed_wheel_finds_its_specs(tmp_path):
     mails.mkdir()
     (mails / "a.mbox").write_bytes(mailgen.mbox(mailgen.series(1, 2, title="bpf: Remove KF_SLEEPABLE from arena kfuncs")))
     env = {**os.environ, "PYTHONPATH": str(target), "ARENA_PATCHES_CACHE": str(tmp_path / "cache")}
-    probe = ("import arena_patches, arena_patches.demo as d, sys; "
+    probe = ("import arena_patches, arena_patches.demo.prepare as d, sys; "
              "print(arena_patches.__file__); print(d.SPEC.is_file())")
     where, spec_ok = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env, check=True,
                                     capture_output=True, text=True).stdout.split()
     assert where.startswith(str(target)) and spec_ok == "True"
     for spec in ([], ["--spec", "arena-demo"]):
-        r = subprocess.run([sys.executable, "-m", "arena_patches.cli", "series", "--json", *spec,
+        r = subprocess.run([sys.executable, "-m", "arena_patches", "series", "--json", *spec,
                             "--source", str(mails)], cwd=elsewhere, env=env, capture_output=True, text=True)
         assert "Traceback" not in r.stderr, r.stderr
         doc = json.loads(r.stdout)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from arena_patches import cli, diagnostics as dg
-from arena_patches.build import BuildCell, BuildStats
-from arena_patches.model import Status
+from arena_patches import cli
+from arena_patches.build import diagnostics as dg
+from arena_patches.build.matrix import BuildCell, BuildStats
+from arena_patches.core.model import Status
 from arena_patches.report import files, jsonout
 
 GOLDEN = Path(__file__).parent / "golden"

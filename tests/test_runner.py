@@ -2,7 +2,7 @@
 are recorded, watching output to end a guest once it has answered."""
 import time
 
-from arena_patches.runner import Runner, reproducer
+from arena_patches.core.runner import Runner, reproducer
 
 
 def test_a_hung_process_is_killed_and_recorded():

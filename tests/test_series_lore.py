@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from arena_patches import cli, pipeline
+from arena_patches import cli
+from arena_patches.verify import stages as pipeline
 
 pytestmark = pytest.mark.lore
 
@@ -20,7 +21,7 @@ def model(request):
     from tests.conftest import LORE
     if not (LORE / "README.md").exists():
         pytest.skip(f"{LORE} is absent (the real mails live only beside the project)")
-    from arena_patches import spec
+    from arena_patches.mail import spec
     return pipeline.load_series(spec.load(), str(LORE))
 
 
@@ -123,7 +124,7 @@ def test_cli_table(lore_dir, capsys):
 
 def test_a_merge_message_beside_mails_without_a_tree(tmp_path):
     """Only merge messages that carry the series' title are read; others are ignored."""
-    from arena_patches import pipeline
+    from arena_patches.verify import stages as pipeline
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "a.txt").write_text("Merge branch 'x'\n\nRemove  KF_SLEEPABLE from arena\nkfuncs\n")
     (tmp_path / "m" / "b.txt").write_text("Merge branch 'y'\n\nSomething else\n")

@@ -4,9 +4,9 @@ import quopri
 
 import pytest
 
-from arena_patches import series as series_mod
-from arena_patches.errors import UserError
-from arena_patches.sources import local
+from arena_patches.mail import series as series_mod
+from arena_patches.core.errors import UserError
+from arena_patches.mail import local
 from tests import mailgen
 
 
@@ -140,7 +140,7 @@ def test_resend_under_patch_two_with_other_ids(tmp_path, plain_spec):
 
 
 def test_spec_filters_other_series(tmp_path):
-    from arena_patches import spec as spec_mod
+    from arena_patches.mail import spec as spec_mod
     mine = mailgen.series(1, 1)
     other = mailgen.series(1, 1, title="other: unrelated", domain="other.org")
     other[1].subject = "[PATCH 1/1] other: unrelated"
@@ -154,7 +154,7 @@ def test_spec_filters_other_series(tmp_path):
 
 
 def test_bad_spec_is_named(tmp_path):
-    from arena_patches import spec as spec_mod
+    from arena_patches.mail import spec as spec_mod
     bad = tmp_path / "bad.toml"
     bad.write_text("[series\n")
     with pytest.raises(UserError) as e:

@@ -3,8 +3,9 @@ import tarfile
 
 import pytest
 
-from arena_patches import cli, tree as tree_mod
-from arena_patches.errors import UserError
+from arena_patches import cli
+from arena_patches.tree import repo as tree_mod
+from arena_patches.core.errors import UserError
 from tests import gittree
 
 

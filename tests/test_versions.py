@@ -4,9 +4,13 @@ import json
 
 import pytest
 
-from arena_patches import cli, pipeline, series as series_mod, spec as spec_mod, versions
-from arena_patches.sources import local
-from arena_patches.versions import Change, Flag
+from arena_patches import cli
+from arena_patches.verify import stages as pipeline
+from arena_patches.mail import series as series_mod
+from arena_patches.mail import spec as spec_mod
+from arena_patches.review import compare as versions
+from arena_patches.mail import local
+from arena_patches.review.compare import Change, Flag
 from tests import mailgen
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from ..errors import UserError
+from arena_patches.core.errors import UserError
 
 BTF_MAGIC = 0xEB9F
 # Bytes that follow each btf_type, by kind: fixed part and per-member part (x vlen).

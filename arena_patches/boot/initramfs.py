@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..targets import Target, Toolchain
-from . import bpfasm, cpio
+from arena_patches.build.targets import Target, Toolchain
+from arena_patches.boot import bpfasm, cpio
 
 PROBE_SRC = Path(__file__).resolve().parent / "probe.c"
 BIG_ALLOC_PAGES = 2051  # above what one kmalloc_nolock() array holds: the series' big_alloc3

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import build as build_mod
-from ..kconfig import BuildConfig, unmet
-from ..model import Status
-from ..targets import Target, missing_tool, shell_line
-from ..tree import WorkRepo
-from . import btf, console, initramfs, qemu
+from arena_patches.build import matrix as build_mod
+from arena_patches.build.kconfig import BuildConfig, unmet
+from arena_patches.core.model import Status
+from arena_patches.build.targets import Target, missing_tool, shell_line
+from arena_patches.tree.repo import WorkRepo
+from arena_patches.boot import btf, console, initramfs, qemu
 
 # KALLSYMS: the verifier finds a kfunc's address by name. NET: BPF_PROG_TEST_RUN for
 # syscall programs lives in net/bpf/test_run.c, and socket filters (the non-sleepable
@@ -90,7 +90,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
             progress(f"boot {t.name}: building {t.image}")
         r, argv = ctx.make([t.image, "headers"], build_mod.COLD_TIMEOUT)
         if r.returncode != 0:
-            from .. import diagnostics as dg
+            from arena_patches.build import diagnostics as dg
             roots = [str(wt), os.path.relpath(wt, out)]
             errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity == "error"]
             return result(Status.ERROR, detail="the boot kernel does not build: " +
@@ -137,7 +137,7 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
                  state: str, version: int | None, patch: int | None, jobs: int,
                  progress=None, executor=None) -> list[BootResult]:
     """One boot per target; each is a unit of the executor (executor.py)."""
-    from ..executor import LocalExecutor, UnitLost
+    from arena_patches.core.executor import LocalExecutor, UnitLost
     ex = executor or LocalExecutor()
     here = isinstance(ex, LocalExecutor)
     if not here:

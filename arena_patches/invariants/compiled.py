@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..model import Series, Status
-from .rules import CompilerReading
+from arena_patches.core.model import Series, Status
+from arena_patches.invariants.rules import CompilerReading
 
 _SYNTAX = re.compile(r"^expected\b|\bexpected (?:'|‘|\"|identifier|declaration|expression|statement)|"
                      r"unterminated|missing terminating|stray '|at end of input|"

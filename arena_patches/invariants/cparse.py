@@ -15,8 +15,8 @@ from functools import lru_cache
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
-from .dialect import BUILTIN, Dialect
-from .rewrite import preprocess_counted as _preprocess
+from arena_patches.invariants.dialect import BUILTIN, Dialect
+from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 
 _DIRECTIVE_LINES = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .cpp import close_paren
+from arena_patches.invariants.cpp import close_paren
 
 _DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)(\([^)]*\))?(.*)$")
 _COMMENT = re.compile(r"/\*.*?\*/|//.*$", re.S)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..apply import VersionResult
-from ..model import Status
-from ..tree import WorkRepo
-from .rules import CompilerReading, Rule, Verdict, evaluate
-from .sources import CommitFiles, DiskFiles
+from arena_patches.tree.apply import VersionResult
+from arena_patches.core.model import Status
+from arena_patches.tree.repo import WorkRepo
+from arena_patches.invariants.rules import CompilerReading, Rule, Verdict, evaluate
+from arena_patches.invariants.sources import CommitFiles, DiskFiles
 
 
 @dataclass(frozen=True)

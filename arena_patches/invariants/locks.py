@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
-from .cparse import CFile, Function, calls_in
+from arena_patches.invariants.cparse import CFile, Function, calls_in
 
 # name -> when the call succeeded: "always", "zero" (returns 0 on success), "true"
 ACQUIRE = {"mutex_lock": "always", "mutex_lock_nested": "always", "mutex_lock_interruptible": "zero",
@@ -35,7 +35,7 @@ RELEASE = {"mutex_unlock", "spin_unlock", "spin_unlock_irq", "spin_unlock_irqres
            "raw_res_spin_unlock_irqrestore", "read_unlock", "write_unlock", "read_unlock_bh",
            "write_unlock_bh", "up_read", "up_write"}
 MAX_STATES = 256
-from .rewrite import SCOPED  # what scoped_guard(...) becomes
+from arena_patches.invariants.rewrite import SCOPED
 
 
 @dataclass(frozen=True)
@@ -455,7 +455,7 @@ def analyse(cf: CFile, function: str, order: list[tuple[str, str]] | None = None
     fn = cf.functions.get(function)
     if fn is None:
         return None
-    from .helpers import lock_helpers
+    from arena_patches.invariants.helpers import lock_helpers
     return _Walker(cf, fn, order or [], guards, lock_helpers(cf)).run()
 
 

@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from . import cparse, cpp
-from .dialect import Dialect
+from arena_patches.invariants import cparse, cpp
+from arena_patches.invariants.dialect import Dialect
 
 KINDS = (";", "}", ")")
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import bisect
 import re
 
-from . import cpp
-from .cpp import close_paren as _close_paren
-from .dialect import BUILTIN, Dialect
+from arena_patches.invariants import cpp
+from arena_patches.invariants.cpp import close_paren as _close_paren
+from arena_patches.invariants.dialect import BUILTIN, Dialect
 
 _ITER_NAME = re.compile(r"\w*for_each\w*|\w*_foreach\w*|scoped_\w+|for_\w+")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
 
-from ..errors import bad_input
-from ..model import Status
-from . import cparse, helpers, locks
-from .dialect import Dialect
+from arena_patches.core.errors import bad_input
+from arena_patches.core.model import Status
+from arena_patches.invariants import cparse, helpers, locks
+from arena_patches.invariants.dialect import Dialect
 
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..paths import confined
-from . import dialect as dl
+from arena_patches.core.paths import confined
+from arena_patches.invariants import dialect as dl
 
 _GLOBS = [g.replace("**/", "") for g in dl.HEADER_GLOBS]  # fnmatch's * crosses /
 

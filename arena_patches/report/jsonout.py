@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from ..model import Claim, Patch, Person, Reply, Series, Version
+from arena_patches.core.model import Claim, Patch, Person, Reply, Series, Version
 
 SCHEMA_VERSION = 1
 

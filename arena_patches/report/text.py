@@ -7,7 +7,7 @@ from rich.markup import escape as esc
 from rich.console import Console
 from rich.table import Table
 
-from ..model import Series, Status
+from arena_patches.core.model import Series, Status
 
 
 def console(stderr: bool = False) -> Console:

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InfraError, bad_input
-from .paths import cache_root
-from .runner import DEFAULT, Runner
+from arena_patches.core.errors import InfraError, bad_input
+from arena_patches.core.paths import cache_root
+from arena_patches.core.runner import DEFAULT, Runner
 
 PREFIX = "debian:"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import b4
 from liblore import utils as lu
 
-from ..model import Message, Person, Problem
+from arena_patches.core.model import Message, Person, Problem
 
 _DIFF_RE = re.compile(r'^(diff --git "?a/|--- "?a/\S.*\n\+\+\+ "?b/)', re.MULTILINE)
 _HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:", re.MULTILINE)

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import bad_input
+from arena_patches.core.errors import bad_input
 
 TARGET_DIR = Path(__file__).resolve().parent / "targets"
 ORDER = ("x86_64", "i386", "arm", "arm64", "riscv64", "loongarch64")

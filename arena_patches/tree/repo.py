@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, IO, Iterator
 
-from .errors import InfraError, bad_input
-from .model import RunRecord
-from .paths import default_work_dir
-from .runner import DEFAULT, Runner
+from arena_patches.core.errors import InfraError, bad_input
+from arena_patches.core.model import RunRecord
+from arena_patches.core.paths import default_work_dir
+from arena_patches.core.runner import DEFAULT, Runner
 
 # Commits the tool makes must not depend on who runs it or when: the same patch on the
 # same base gives the same commit id, so results can be cached by id.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import bad_input
+from arena_patches.core.errors import bad_input
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_SPEC = "arena-kfuncs"

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import diagnostics as dg
-from .apply import VersionResult
-from .kconfig import BuildConfig, merge, unmet
-from .model import Series, Status
-from .runner import Runner
-from .targets import Target, Toolchain, make_argv, missing_tool, shell_line
-from .tree import WorkRepo, git
+from arena_patches.build import diagnostics as dg
+from arena_patches.tree.apply import VersionResult
+from arena_patches.build.kconfig import BuildConfig, merge, unmet
+from arena_patches.core.model import Series, Status
+from arena_patches.core.runner import Runner
+from arena_patches.build.targets import Target, Toolchain, make_argv, missing_tool, shell_line
+from arena_patches.tree.repo import WorkRepo, git
 
 # The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
 # compiler messages then use plain quotes whatever the user's locale.
@@ -406,8 +406,8 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
 
 
 def ccache_counts(runner: Runner | None = None) -> tuple[int, int]:
-    from .errors import InfraError
-    from .runner import DEFAULT
+    from arena_patches.core.errors import InfraError
+    from arena_patches.core.runner import DEFAULT
     try:
         out = (runner or DEFAULT).run(["ccache", "--print-stats"], env={"CCACHE_DIR": ccache_dir()},
                                       timeout=30).stdout
@@ -445,7 +445,7 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
             unit: Callable, lost: Callable, progress) -> tuple[list[BuildCell], BuildStats]:
     """One unit per target on the executor (executor.py); the units' stats summed, ccache
     counted around the whole; a lost unit's cells are `error` with the reason."""
-    from .executor import LocalExecutor, UnitLost
+    from arena_patches.core.executor import LocalExecutor, UnitLost
     ex = executor or LocalExecutor()
     stats = BuildStats()
     start = time.monotonic()

@@ -10,10 +10,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from . import pipeline
-from .apply import VersionResult
-from .model import Series, Status, overall
-from .report import jsonout, text
+from arena_patches.verify import stages as pipeline
+from arena_patches.tree.apply import VersionResult
+from arena_patches.core.model import Series, Status, overall
+from arena_patches.report import jsonout, text
 
 
 
@@ -111,7 +111,7 @@ def verify(spec_name: str | None, source: str | None, tree: str | None, work_dir
 
 
 def _invariant_stage(spec, wr, applied, stages: list, s=None, cells=()) -> list:
-    from .invariants import compiled, evaluate, rules
+    from arena_patches.invariants import compiled, evaluate, rules
     rs = rules.from_spec(spec.raw, spec.path)
     if not rs:
         stages.append(StageOutcome("invariants", Status.SKIP, "the spec has no [[invariants]]"))
@@ -136,7 +136,7 @@ def _invariant_stage(spec, wr, applied, stages: list, s=None, cells=()) -> list:
 
 
 def _diff_stage(s, stages: list):
-    from . import versions
+    from arena_patches.review import compare as versions
     pairs = versions.consecutive(s)
     comps = [versions.compare(s, a, b) for a, b in pairs]
     reviews = versions.track(s, {(c.from_version, c.to_version): c for c in comps})
@@ -152,8 +152,8 @@ def _diff_stage(s, stages: list):
 
 def _boot_stage(spec, s, wr, applied, opts: BuildOptions, stages: list, progress) -> list:
     """Boot the newest version's last applied patch on the spec's boot targets."""
-    from . import targets as targets_mod
-    from .boot import stage
+    from arena_patches.build import targets as targets_mod
+    from arena_patches.boot import stage
     if wr is None:
         stages.append(StageOutcome("boot", Status.SKIP, "no --tree given"))
         return []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .model import Claim, VersionLink
+from arena_patches.core.model import Claim, VersionLink
 
 _V = r"[vV]?(\d+)"
 _ARROW = r"\s*(?:->|-->|→|=>|\.\.|to|-)\s*"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import unidiff
 
-from .apply import ApplyStatus, apply_patch, hunk_header
-from .model import Patch, Version
-from .paths import confined
-from .tree import WorkRepo, git
+from arena_patches.tree.apply import ApplyStatus, apply_patch, hunk_header
+from arena_patches.core.model import Patch, Version
+from arena_patches.core.paths import confined
+from arena_patches.tree.repo import WorkRepo, git
 
 _KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "typeof", "do", "else", "case",
              "goto", "break", "continue", "struct", "union", "enum", "static", "const", "inline",
@@ -224,7 +224,7 @@ def _headers(p: Patch) -> list[tuple[str, str]]:
 
 def as_applied(v: Version, target: str, patches: list[BackportPatch]):
     """The backport as apply results, so the build stage can take it as it takes a version."""
-    from .apply import BaseRule, PatchResult, VersionResult
+    from arena_patches.tree.apply import BaseRule, PatchResult, VersionResult
     status = {"applied": ApplyStatus.APPLIED, "conflict": ApplyStatus.CONFLICT,
               "skipped": ApplyStatus.SKIPPED}
     return VersionResult(v.version, target, BaseRule.FLAG, "the stable tree's HEAD",

@@ -15,14 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mkseries, tree
-from .mkseries import Edit, PatchSpec, VersionSpec
-from .paths import cache_root
-from .runner import DEFAULT, Runner
+from arena_patches.demo import mkseries
+from arena_patches.tree import repo as tree
+from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
+from arena_patches.core.paths import cache_root
+from arena_patches.mail import spec as spec_mod
+from arena_patches.core.runner import DEFAULT, Runner
 
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 TITLE = "bpf: arena: demo page accounting"
-SPEC = Path(__file__).resolve().parent / "specs" / "arena-demo.toml"
+SPEC = spec_mod.SPEC_DIR / "arena-demo.toml"
 
 ARENA = "kernel/bpf/arena.c"
 ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .errors import InfraError, bad_input
+from arena_patches.core.errors import InfraError, bad_input
 
 KINDS = ("local", "ray")
 

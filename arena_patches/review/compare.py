@@ -9,8 +9,8 @@ import enum
 import re
 from dataclasses import dataclass
 
-from .model import Claim, Patch, Reply, ReplyKind, Series, Version
-from .runner import DEFAULT, Runner
+from arena_patches.core.model import Claim, Patch, Reply, ReplyKind, Series, Version
+from arena_patches.core.runner import DEFAULT, Runner
 
 
 class Change(str, enum.Enum):

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import series as series_mod
-from . import sources, spec as spec_mod, tree as tree_mod
-from .apply import VersionResult, apply_version
-from .errors import bad_input
-from .model import Series
-from .runner import DEFAULT, Runner
-from .spec import SeriesSpec
+from arena_patches.mail import series as series_mod
+from arena_patches.mail import sources
+from arena_patches.mail import spec as spec_mod
+from arena_patches.tree import repo as tree_mod
+from arena_patches.tree.apply import VersionResult, apply_version
+from arena_patches.core.errors import bad_input
+from arena_patches.core.model import Series
+from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.mail.spec import SeriesSpec
 
 Progress = Callable[[str], None]
 
@@ -97,7 +99,9 @@ def load_spec(name: str | None) -> SeriesSpec:
 def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: str | None,
                toolchain: str | None, config: str | None, jobs: int, w1: bool,
                progress: Progress | None = None, executor=None):
-    from . import build, kconfig, targets as targets_mod
+    from arena_patches.build import matrix as build
+    from arena_patches.build import kconfig
+    from arena_patches.build import targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
     return build.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress, executor)
@@ -106,7 +110,9 @@ def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: st
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
                  progress: Progress | None = None, executor=None):
-    from . import build, kconfig, targets as targets_mod
+    from arena_patches.build import matrix as build
+    from arena_patches.build import kconfig
+    from arena_patches.build import targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
     return build.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)

@@ -13,10 +13,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import pipeline
-from .errors import ArenaPatchesError, bad_input
-from .model import exit_code
-from .report import jsonout, text
+from arena_patches.verify import stages as pipeline
+from arena_patches.core.errors import ArenaPatchesError, bad_input
+from arena_patches.core.model import exit_code
+from arena_patches.report import jsonout, text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def executor_of(args: argparse.Namespace):
-    from . import executor
+    from arena_patches.core import executor
     return executor.make(getattr(args, "executor", None), getattr(args, "ray_address", None))
 
 
@@ -292,8 +292,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_boot(args) -> int:
-    from .boot import stage
-    from . import targets as targets_mod
+    from arena_patches.boot import stage
+    from arena_patches.build import targets as targets_mod
     spec = pipeline.load_spec(args.spec)
     boot_default = tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
     chosen = targets_mod.select(args.targets, boot_default)
@@ -305,7 +305,7 @@ def cmd_boot(args) -> int:
             (n,) = pipeline.pick_versions(s, args.version or str(s.versions[-1].version))
             (r,) = pipeline.apply_series(s, wr, [n], args.base, prog)
             if r.head is None:
-                from .errors import UserError
+                from arena_patches.core.errors import UserError
                 raise UserError(f"v{n}: patch 1 does not apply, nothing to boot")
             commit, version = r.head, n
             patch = max(p.number for p in r.patches if p.commit)
@@ -322,7 +322,7 @@ def cmd_boot(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from . import versions
+    from arena_patches.review import compare as versions
     spec = pipeline.load_spec(args.spec)
     s = pipeline.load_series(spec, args.source)
     have = [v.version for v in s.versions]
@@ -333,7 +333,7 @@ def cmd_diff(args) -> int:
             (n for n in have if n > a), default=None)
         for n, what in ((a, "--from"), (b, "--to")):
             if n not in have:
-                from .errors import bad_input
+                from arena_patches.core.errors import bad_input
                 raise bad_input(f"{what} {n}", f"the source holds versions {have}")
         pairs = [(a, b)]
     else:
@@ -350,8 +350,8 @@ def cmd_diff(args) -> int:
 
 def cmd_check(args) -> int:
     from pathlib import Path
-    from .invariants import evaluate, rules
-    from .errors import UserError
+    from arena_patches.invariants import evaluate, rules
+    from arena_patches.core.errors import UserError
     spec = pipeline.load_spec(args.spec)
     rs = rules.from_spec(spec.raw, spec.path)
     judged = None
@@ -360,7 +360,7 @@ def cmd_check(args) -> int:
     if args.files:
         root = Path(args.files)
         if not root.is_dir():
-            from .errors import bad_input
+            from arena_patches.core.errors import bad_input
             raise bad_input(f"--files {args.files}", "not a directory")
         results = evaluate.over_texts(rs, evaluate.files_reader(root))
     elif not args.tree:
@@ -392,7 +392,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_backport(args) -> int:
-    from . import backport
+    from arena_patches.tree import backport
     spec = pipeline.load_spec(args.spec)
     with ExitStack() as stack, progress(True) as prog:
         wr = pipeline.open_tree(stack, args.to, args.work_dir)
@@ -400,7 +400,7 @@ def cmd_backport(args) -> int:
         (n,) = pipeline.pick_versions(s, args.version or str(s.versions[-1].version))
         upstream = None
         if args.upstream:
-            from . import tree as tree_mod
+            from arena_patches.tree import repo as tree_mod
             upstream = tree_mod.open_user_tree(args.upstream).path
         target, patches = backport.backport(wr, s.version(n), upstream, None, prog)
         cells = stats = None
@@ -424,7 +424,8 @@ def cmd_backport(args) -> int:
 
 
 def cmd_tree_import(args) -> int:
-    from . import debian, tree
+    from arena_patches.tree import debian
+    from arena_patches.tree import repo as tree
     fetched = None
     with progress(True) as prog:
         tarball = args.tarball
@@ -452,12 +453,13 @@ def cmd_tree_import(args) -> int:
 
 def cmd_verify(args) -> int:
     """verify and demo: the stages composed by verify.verify, rendered here."""
-    from .model import Status
-    from .verify import BuildOptions, expectation_mismatches, show, to_json, verify
+    from arena_patches.core.model import Status
+    from arena_patches.verify.compose import BuildOptions, expectation_mismatches, show, to_json, verify
     demo_mode = getattr(args, "demo", False) or args.command == "demo"
     with progress(True) as prog:
         if demo_mode:
-            from . import demo, spec as spec_mod
+            from arena_patches.demo import prepare as demo
+            from arena_patches.mail import spec as spec_mod
             d = demo.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
             result = verify(str(d.spec), str(d.source), str(d.tree), args.work_dir, progress=prog,
                             build=BuildOptions(jobs=os.cpu_count() or 2, executor=executor_of(args)))
@@ -474,11 +476,11 @@ def cmd_verify(args) -> int:
     else:
         show(result)
     if getattr(args, "report_dir", None):
-        from .report import files
+        from arena_patches.report import files
         written = files.write(doc, Path(args.report_dir))
         print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
     if getattr(args, "mail", False):
-        from .report import files
+        from arena_patches.report import files
         print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
     if args.command == "demo":
         wrong = expectation_mismatches(result, expect)
@@ -492,6 +494,3 @@ def cmd_verify(args) -> int:
         print("verify: nothing was judged (every stage skipped): the gate cannot say good", file=sys.stderr)
     return exit_code([result.status])
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from .errors import InfraError
-from .model import RunRecord
+from arena_patches.core.errors import InfraError
+from arena_patches.core.model import RunRecord
 
 
 def reproducer(argv: Sequence[str], cwd: str | None = None,

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import UserError
-from ..model import Message, Problem
-from ..paths import cache_root
-from . import mail
+from arena_patches.core.errors import UserError
+from arena_patches.core.model import Message, Problem
+from arena_patches.core.paths import cache_root
+from arena_patches.mail import message as mail
 
 log = logging.getLogger(__name__)
 LORE_URL = "https://lore.kernel.org/all"

@@ -17,11 +17,24 @@ from typing import Iterable
 import unidiff
 from liblore import utils as lu
 
-from . import changelog
-from .paths import unquote
-from .model import (Claim, Cover, FileStat, Message, Patch, Person, Problem, Reply, ReplyKind,
-                    Series, SeriesInfo, Version, VersionLink)
-from .spec import SeriesSpec
+from arena_patches.mail import changelog
+from arena_patches.core.paths import unquote
+from arena_patches.core.model import (
+    Claim,
+    Cover,
+    FileStat,
+    Message,
+    Patch,
+    Person,
+    Problem,
+    Reply,
+    ReplyKind,
+    Series,
+    SeriesInfo,
+    Version,
+    VersionLink,
+)
+from arena_patches.mail.spec import SeriesSpec
 
 _BASE_COMMIT = re.compile(r"^base-commit:\s*([0-9a-f]{7,40})\s*$", re.M)
 _INDEX = re.compile(r"^diff --git a/(\S+) b/(\S+)\n(?:(?!diff --git).*\n)*?index ([0-9a-f]+)\.\.([0-9a-f]+)",

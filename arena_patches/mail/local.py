@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import bad_input
-from ..model import Message, Problem
-from . import mail
+from arena_patches.core.errors import bad_input
+from arena_patches.core.model import Message, Problem
+from arena_patches.mail import message as mail
 
 MAIL_SUFFIXES = (".eml", ".patch", ".mbox", ".mbx")
 

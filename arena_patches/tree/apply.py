@@ -18,9 +18,9 @@ from typing import Callable
 
 import unidiff
 
-from .model import Patch, Version
-from .paths import unquote
-from .tree import TOOL_IDENT, WorkRepo, git
+from arena_patches.core.model import Patch, Version
+from arena_patches.core.paths import unquote
+from arena_patches.tree.repo import TOOL_IDENT, WorkRepo, git
 
 
 class ApplyStatus(str, enum.Enum):
@@ -157,7 +157,7 @@ def choose_base(wr: WorkRepo, v: Version, flag: str | None = None) -> BaseChoice
     if flag:
         sha = wr.resolve(flag)
         if not sha:
-            from .errors import bad_input
+            from arena_patches.core.errors import bad_input
             raise bad_input(f"--base {flag}", f"no such commit in {wr.user.path}")
         return BaseChoice(sha, BaseRule.FLAG, f"--base {flag}")
     if v.base_commit and (sha := wr.resolve(v.base_commit)):

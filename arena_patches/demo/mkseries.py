@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
-from .runner import DEFAULT, Runner
-from .sources import mail
-from .tree import git
+from arena_patches.core.errors import UserError
+from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.mail import message as mail
+from arena_patches.tree.repo import git
 
 AUTHOR = ("Demo Author", "demo@arena-patches.invalid")
 

@@ -1,0 +1,1 @@
+"""The build stage: targets (data), kconfig, diagnostics, the build directory, the matrix."""

@@ -1,0 +1,1 @@
+"""The ground floor: records, errors, the one subprocess runner, paths, the executor."""

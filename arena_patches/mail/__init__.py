@@ -1,0 +1,1 @@
+"""Where the series comes from: mail sources, the spec, the series model, changelogs."""

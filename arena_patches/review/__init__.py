@@ -1,0 +1,1 @@
+"""Versions against their changelogs; review replies tracked."""

@@ -1,0 +1,1 @@
+"""Kernel trees: the private work repo, tarball import, apply, backport."""

@@ -1,0 +1,1 @@
+"""The stages composed: `verify` is their composition; each command runs one alone."""
