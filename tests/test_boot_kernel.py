@@ -8,7 +8,7 @@ from arena_patches.mail import spec as spec_mod
 from arena_patches.build import targets
 from arena_patches.tree import repo as tree_mod
 from arena_patches.boot import stage
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 from tests.kernel import kernel_tree, work_dir
 
 pytestmark = pytest.mark.integration

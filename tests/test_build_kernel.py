@@ -9,8 +9,7 @@ import pytest
 from arena_patches.core import executor
 from arena_patches.verify import stages as pipeline
 from arena_patches.invariants import compiled, evaluate, rules
-from arena_patches.core.model import Status
-from arena_patches.verify.compose import _cell_word
+from arena_patches.core.verdicts import Status
 from tests.kernel import demo_on_kernel, fresh_build_cache, work_dir
 
 pytestmark = pytest.mark.integration
@@ -40,7 +39,7 @@ def cells_by(cells):
 def test_grid_matches_what_each_patch_does(matrix):
     spec, (cells, _), _, _ = matrix
     expect = spec.raw["expect"]["build"]
-    got = {f"v{v}": {t: [_cell_word(cells_by(cells)[(v, k, t)]) for k in range(1, 5)]
+    got = {f"v{v}": {t: [cells_by(cells)[(v, k, t)].word for k in range(1, 5)]
                      for t in TARGETS.split(",")} for v in (1, 2, 3)}
     assert got == expect
 

@@ -5,7 +5,7 @@ from arena_patches.build import matrix as build
 from arena_patches.build import diagnostics as dg
 from arena_patches.build import kconfig, targets
 from arena_patches.core.errors import UserError
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 
 SRC = "/work/wt/build"
 LOG = f"""  CC      kernel/bpf/arena.o

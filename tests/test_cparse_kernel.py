@@ -8,7 +8,7 @@ import pytest
 from arena_patches.tree import repo as tree_mod
 from arena_patches.invariants import cparse, locks, mutants, rules
 from arena_patches.invariants.sources import CommitFiles
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 from tests.kernel import TEST_CACHE, kernel_tree, kernel_tree_7
 
 pytestmark = pytest.mark.integration

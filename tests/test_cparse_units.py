@@ -5,7 +5,7 @@ from arena_patches.invariants import cparse
 from arena_patches.invariants import dialect as dl
 from arena_patches.invariants import rewrite, rules
 from arena_patches.invariants.sources import DiskFiles
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 
 TREE = Path(__file__).parent / "fixtures" / "c" / "tree"
 IDIOMS = (TREE / "fs/foo/idioms.c").read_text()

@@ -8,7 +8,7 @@ import pytest
 
 from arena_patches import cli
 from arena_patches.demo import mkseries
-from arena_patches.core.model import Status, exit_code, overall
+from arena_patches.core.verdicts import Status, exit_code, overall
 from arena_patches.verify.compose import StageOutcome, Verification
 from tests import gittree
 from tests.test_apply import C, TEXT, three_versions

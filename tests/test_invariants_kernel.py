@@ -7,7 +7,7 @@ import pytest
 from arena_patches import cli
 from arena_patches.demo import prepare as demo
 from arena_patches.invariants import evaluate, rules
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 from tests.kernel import demo_on_kernel, work_dir
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from arena_patches.invariants import cparse, locks, rules
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 
 FIX = Path(__file__).parent / "fixtures" / "c"
 LOCKING = (FIX / "locking.c").read_text()

@@ -12,7 +12,7 @@ import pytest
 from arena_patches import cli
 from arena_patches.build import diagnostics as dg
 from arena_patches.build.matrix import BuildCell, BuildStats
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 from arena_patches.report import files, jsonout
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -14,7 +14,7 @@ from typing import Callable
 
 from arena_patches.build import matrix as build_mod
 from arena_patches.build.kconfig import BuildConfig, unmet
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
 from arena_patches.build.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
 from arena_patches.boot import btf, console, initramfs, qemu
@@ -28,6 +28,7 @@ BOOT_KCONFIG = ("CONFIG_PRINTK=y", "CONFIG_TTY=y", "CONFIG_BLK_DEV_INITRD=y", "C
                 "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y", "CONFIG_DEBUG_INFO_BTF=y")
 BOOT_TIMEOUT = 300.0
 PROBE_KEYS = ("arena_map", "sleepable_kfunc", "nonsleepable_kfunc", "verifier_log", "big_alloc")
+ANSWER_KEYS = frozenset(PROBE_KEYS) - {"verifier_log"}  # closed words (ProbeAnswer); the log is text
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class BootResult:
     version: int | None
     patch: int | None
     target: str
-    state: str  # before | after: the tree without the series, or with it
+    state: BootState
     status: Status
     probe: dict = field(default_factory=dict)
     findings: tuple[console.Finding, ...] = ()
@@ -64,9 +65,10 @@ def compare(probe: dict, expect: dict) -> list[str]:
 
 
 def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series_kconfig: tuple[str, ...],
-             expect: dict, version: int | None, patch: int | None, state: str, jobs: int,
+             expect: dict, version: int | None, patch: int | None, state: BootState, jobs: int,
              progress: Callable[[str], None] | None = None, separate: bool = False) -> BootResult:
     tc = t.toolchain(toolchain)
+    state = BootState(state)
 
     def result(status: Status, **kw) -> BootResult:
         return BootResult(version, patch, t.name, state, status, **kw)
@@ -92,7 +94,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
         if r.returncode != 0:
             from arena_patches.build import diagnostics as dg
             roots = [str(wt), os.path.relpath(wt, out)]
-            errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity == "error"]
+            errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity is Severity.ERROR]
             return result(Status.ERROR, detail="the boot kernel does not build: " +
                           ("; ".join(errs[:3]) or dg.make_failure(r.stdout + r.stderr) or "make failed"),
                           reproduce=shell_line(argv))
@@ -115,6 +117,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     answers = console.probe(text)
     found = console.findings(text)
     probe = {k: answers.values.get(k) for k in PROBE_KEYS}
+    probe.update({k: ProbeAnswer.read(v) for k, v in probe.items() if v is not None and k in ANSWER_KEYS})
     tail = "\n".join(text.splitlines()[-25:])
     common = dict(probe=probe, findings=tuple(found), boot_seconds=run.seconds,
                   build_seconds=build_seconds, reproduce=shell_line(qargv), console_tail=tail)
@@ -129,14 +132,15 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
                   detail=detail, **common)
 
 
-def expectations(spec_raw: dict, state: str, target: str) -> dict:
-    return dict(spec_raw.get("boot", {}).get("expect", {}).get(state, {}).get(target, {}))
+def expectations(spec_raw: dict, state: BootState, target: str) -> dict:
+    return dict(spec_raw.get("boot", {}).get("expect", {}).get(state.value, {}).get(target, {}))
 
 
 def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | None, commit: str,
-                 state: str, version: int | None, patch: int | None, jobs: int,
+                 state: BootState, version: int | None, patch: int | None, jobs: int,
                  progress=None, executor=None) -> list[BootResult]:
     """One boot per target; each is a unit of the executor (executor.py)."""
+    state = BootState(state)
     from arena_patches.core.executor import LocalExecutor, UnitLost
     ex = executor or LocalExecutor()
     here = isinstance(ex, LocalExecutor)

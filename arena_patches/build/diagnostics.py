@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from arena_patches.core.verdicts import Severity
+
 _CC = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)?\s+"
                  r"(?P<sev>fatal error|error|warning|note):\s+(?P<msg>.*?)(?:\s+\[(?P<flag>-W[^\]]+)\])?$")
 # ld: "verifier.c:(.text+0x1a2): undefined reference to `x'" and
@@ -24,9 +26,12 @@ class Diagnostic:
     file: str
     line: int | None
     column: int | None
-    severity: str  # error | warning | note
+    severity: Severity  # a word ("error") is taken too: it is read into the enum
     message: str
     flag: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
 
     @property
     def identity(self) -> tuple[str, str, str | None]:
@@ -34,7 +39,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.column else "")
-        return f"{where}: {self.severity}: {self.message}" + (f" [{self.flag}]" if self.flag else "")
+        return f"{where}: {self.severity.value}: {self.message}" + (f" [{self.flag}]" if self.flag else "")
 
 
 def relativize(path: str, roots: list[str]) -> str:
@@ -59,7 +64,7 @@ def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
         line = raw.rstrip()
         m = _CC.match(line)
         if m:
-            sev = "error" if m.group("sev") == "fatal error" else m.group("sev")
+            sev = Severity.ERROR if m.group("sev") == "fatal error" else Severity(m.group("sev"))
             out.append(Diagnostic(relativize(m.group("file"), list(roots)), int(m.group("line")),
                                   int(m.group("col")) if m.group("col") else None, sev,
                                   m.group("msg").strip(), m.group("flag")))
@@ -68,11 +73,11 @@ def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
         if m:
             out.append(Diagnostic(relativize(m.group("file"), list(roots)),
                                   int(m.group("line")) if m.group("line") else None, None,
-                                  "error", m.group("msg").strip()))
+                                  Severity.ERROR, m.group("msg").strip()))
             continue
         m = _LD_ERR.match(line)
         if m:
-            out.append(Diagnostic(m.group("tool").rsplit("/", 1)[-1], None, None, "error",
+            out.append(Diagnostic(m.group("tool").rsplit("/", 1)[-1], None, None, Severity.ERROR,
                                   m.group("msg").strip()))
     return out
 

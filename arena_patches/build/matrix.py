@@ -23,7 +23,8 @@ from typing import Callable
 from arena_patches.build import diagnostics as dg
 from arena_patches.tree.apply import VersionResult
 from arena_patches.build.kconfig import BuildConfig, merge, unmet
-from arena_patches.core.model import Series, Status
+from arena_patches.core.model import Series
+from arena_patches.core.verdicts import Severity, Status
 from arena_patches.core.runner import Runner
 from arena_patches.build.targets import Target, Toolchain, make_argv, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo, git
@@ -80,6 +81,16 @@ class BuildCell:
     detail: str = ""
     seconds: float = 0.0
     cached: bool = False
+
+    @property
+    def keeps_parent_errors(self) -> bool:
+        """Fails only with the errors its parent already had: the patch broke nothing."""
+        return self.status is Status.FAIL and not self.errors and bool(self.inherited)
+
+    @property
+    def word(self) -> str:
+        """The word a report shows: the status, `fail*` when it only keeps its parent's errors."""
+        return self.status.value + ("*" if self.keeps_parent_errors else "")
 
 
 @dataclass
@@ -190,10 +201,10 @@ def _build_state(ctx: _Ctx, objs: list[str], prev_not_built: frozenset[str] = fr
         logs.append(r1.stdout + r1.stderr)
         ok = ok and r1.returncode == 0
         timed_out = timed_out or r1.timed_out
-        warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity == "warning"]
+        warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity is Severity.WARNING]
     text = "\n".join(logs)
     diags = dg.parse(text, roots)
-    errors = _dedupe([d for d in diags if d.severity == "error"])
+    errors = _dedupe([d for d in diags if d.severity is Severity.ERROR])
     compiles = len(_CC_LINE.findall(text))
     ctx.stats.compiler_invocations += compiles
     ctx.stats.built_states += 1
@@ -236,7 +247,7 @@ def _state(ctx: _Ctx, commit: str, objs: list[str], wt: Path, cache_dir: Path,
 
 
 def _diag_dump(d: dg.Diagnostic) -> dict:
-    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity,
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
             "message": d.message, "flag": d.flag}
 
 

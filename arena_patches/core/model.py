@@ -9,48 +9,6 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Status(str, enum.Enum):
-    """The closed set of verdict words used everywhere (JSON, JUnit, HTML)."""
-
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-    ERROR = "error"
-
-    @property
-    def is_finding(self) -> bool:
-        return self is Status.FAIL
-
-    @property
-    def is_trouble(self) -> bool:
-        """Something to show: a finding, or a stage or cell that could not run."""
-        return self in (Status.FAIL, Status.ERROR)
-
-
-def overall(statuses) -> "Status":
-    """What a run says as a whole: fail if anything failed, error if something could not
-    run, skip if nothing was judged at all (the gate cannot say good), else pass (warn
-    counts as judged and good enough to merge, as the report shows it)."""
-    seen = set(statuses)
-    if Status.FAIL in seen:
-        return Status.FAIL
-    if Status.ERROR in seen:
-        return Status.ERROR
-    if not seen & {Status.PASS, Status.WARN}:
-        return Status.SKIP
-    return Status.PASS
-
-
-EXIT_FOR = {Status.PASS: 0, Status.FAIL: 1, Status.ERROR: 3, Status.SKIP: 3}
-
-
-def exit_code(statuses) -> int:
-    """The one exit policy: 0 all judged good, 1 findings, 3 a stage could not run or
-    nothing was judged (2 is for input errors, raised before any judging)."""
-    return EXIT_FOR[overall(list(statuses))]
-
-
 class ReplyKind(str, enum.Enum):
     AI_REVIEW = "ai-review"
     BUILD_ROBOT = "build-robot"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from arena_patches.core.model import Series, Status
+from arena_patches.core.model import Series
+
+from arena_patches.core.verdicts import Status
 from arena_patches.invariants.rules import CompilerReading
 
 _SYNTAX = re.compile(r"^expected\b|\bexpected (?:'|‘|\"|identifier|declaration|expression|statement)|"

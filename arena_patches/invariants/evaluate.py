@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena_patches.tree.apply import VersionResult
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import InvariantVerdict, Status, overall
 from arena_patches.tree.repo import WorkRepo
 from arena_patches.invariants.rules import CompilerReading, Rule, Verdict, evaluate
 from arena_patches.invariants.sources import CommitFiles, DiskFiles
@@ -26,11 +26,19 @@ class InvariantResult:
     rule: Rule
     cells: tuple[Cell, ...]
     first_holds: int | None
-    verdict: str  # as-claimed | earlier | later | never | regressed | n/a
+    verdict: InvariantVerdict
     history: str = ""  # "pass v1-v4, fail v5, pass v6-v8 (broken in v5 only, fixed in v6)"
 
+    @property
+    def status(self) -> Status:
+        """Across versions: the verdict's. One column (the tree as it is, loose files):
+        the cell's own."""
+        if all(c.version is None for c in self.cells):
+            return overall(c.status for c in self.cells)
+        return self.verdict.status
 
-def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str, str]:
+
+def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, InvariantVerdict, str]:
     """Per version, the invariant's state at the patch it concerns: (first_holds, verdict,
     history). first_holds is the version from which it holds in every later judged
     version; `as-claimed` when that is the claimed version (or nothing judged between the
@@ -45,7 +53,7 @@ def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str, str]:
         if rule.patch is None or c.patch == rule.patch:
             per_version[c.version] = c.status
     if not per_version:
-        return None, "n/a", ""
+        return None, InvariantVerdict.NOT_JUDGED, ""
     order = sorted(per_version)
     history = _history(order, per_version)
     first = None
@@ -56,18 +64,18 @@ def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, str, str]:
     c = rule.claimed_in
     if c is not None and order[-1] < c:
         # the claimed version is not in the source: failing before it is what it claims to fix
-        return first, "n/a", history + f" (not judged at or after the claimed v{c})"
+        return first, InvariantVerdict.NOT_JUDGED, history + f" (not judged at or after the claimed v{c})"
     if first is None:
         held_at_claim = c is not None and per_version.get(c) is Status.PASS
-        return None, "regressed" if held_at_claim else "never", history
+        return None, InvariantVerdict.REGRESSED if held_at_claim else InvariantVerdict.NEVER, history
     if c is None:
-        return first, "n/a", history
+        return first, InvariantVerdict.NOT_JUDGED, history
     if first == c:
-        return first, "as-claimed", history
+        return first, InvariantVerdict.AS_CLAIMED, history
     if first < c:
-        return first, "earlier", history
+        return first, InvariantVerdict.EARLIER, history
     seen_between = [v for v in order if c <= v < first]
-    return first, "later" if seen_between else "as-claimed", history
+    return first, InvariantVerdict.LATER if seen_between else InvariantVerdict.AS_CLAIMED, history
 
 
 def _history(order: list[int], per: dict[int, Status]) -> str:
@@ -132,7 +140,7 @@ def over_texts(rules: list[Rule], files) -> list[InvariantResult]:
     out = []
     for rule in rules:
         v = evaluate(rule, files.read(rule.file), files.dialect_for(rule.file))
-        out.append(InvariantResult(rule, (Cell(None, None, v.status, v.detail),), None, "n/a"))
+        out.append(InvariantResult(rule, (Cell(None, None, v.status, v.detail),), None, InvariantVerdict.NOT_JUDGED))
     return out
 
 

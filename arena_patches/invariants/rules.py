@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from arena_patches.core.errors import bad_input
-from arena_patches.core.model import Status
+from arena_patches.core.verdicts import Status
 from arena_patches.invariants import cparse, helpers, locks
 from arena_patches.invariants.dialect import Dialect
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import jinja2
 
+from arena_patches.core.verdicts import Status
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+TROUBLE = {s.value for s in Status if s.is_trouble}
 
 
 def _env() -> jinja2.Environment:
@@ -43,9 +46,8 @@ def junit(doc: dict) -> str:
     s = ET.SubElement(root, "testsuite", name=f"{title}: apply")
     for v in doc["apply"]["versions"]:
         for p in v["patches"]:
-            st = {"applied": "pass", "applied-3way": "pass", "skipped": "skip", "substituted": "pass",
-                  "partial": "skip"}.get(p["status"], "fail")
-            _case(s, f"apply.v{v['version']}", f"patch {p['number']}", st, p["detail"] or p["status"])
+            _case(s, f"apply.v{v['version']}", f"patch {p['number']}", p["outcome"],
+                  p["detail"] or p["status"])
     if doc.get("build"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: build")
         for c in doc["build"]["results"]:
@@ -63,7 +65,7 @@ def junit(doc: dict) -> str:
     if doc.get("invariants"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: invariants")
         for inv in doc["invariants"]:
-            bad = inv["verdict"] in ("regressed", "later", "never")
+            bad = inv["finding"]
             fails = [r for r in inv["results"] if r["status"] == "fail"]
             _case(s, "invariants", inv["id"], "fail" if bad else "pass",
                   f"{inv['verdict']}: {inv['claim']}",
@@ -87,16 +89,15 @@ def build_grid(doc: dict) -> tuple[list[str], list[dict]]:
     for c in doc["build"]["results"]:
         row = rows.setdefault((c["version"], c["patch"]), {"version": c["version"], "patch": c["patch"],
                                                             "cells": {}})
-        word = c["status"] + ("*" if c["status"] == "fail" and not c["errors"] and c["inherited_errors"] else "")
-        row["cells"][c["target"]] = dict(c, word=word)
+        row["cells"][c["target"]] = c
     return targets, list(rows.values())
 
 
 def _context(doc: dict) -> dict:
     targets, rows = build_grid(doc)
     failures = [c for c in (doc.get("build") or {}).get("results", [])
-                if c["status"] in ("fail", "error") and (c["errors"] or c["detail"])]
-    return {"doc": doc, "targets": targets, "rows": rows, "failures": failures,
+                if c["status"] in TROUBLE and (c["errors"] or c["detail"])]
+    return {"doc": doc, "targets": targets, "rows": rows, "failures": failures, "trouble": TROUBLE,
             "title": doc["series"]["series"]["title"]}
 
 

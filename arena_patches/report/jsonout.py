@@ -77,20 +77,21 @@ def apply_results(results) -> dict[str, Any]:
         "version": r.version, "base": r.base, "base_rule": r.base_rule.value,
         "base_detail": r.base_detail, "head": r.head, "warnings": list(r.warnings),
         "patches": [{"number": p.number, "status": p.status.value, "commit": p.commit,
+                     "finding": p.status.is_finding, "outcome": p.status.status.value,
                      "conflicts": [{"file": c.file, "hunk": c.hunk} for c in p.conflicts],
                      "detail": p.detail, "left_out": list(p.left_out), "stands_in": p.stands_in,
                      "on_partial": p.on_partial} for p in r.patches]} for r in results]}
 
 
 def diagnostic(d) -> dict[str, Any]:
-    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity,
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
             "message": d.message, "flag": d.flag}
 
 
 def build_results(cells, stats) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "results": [{
         "version": c.version, "patch": c.patch, "target": c.target, "config": c.config,
-        "toolchain": c.toolchain, "status": c.status.value, "commit": c.commit,
+        "toolchain": c.toolchain, "status": c.status.value, "word": c.word, "commit": c.commit,
         "errors": [diagnostic(d) for d in c.errors],
         "inherited_errors": [diagnostic(d) for d in c.inherited],
         "new_warnings": [diagnostic(d) for d in c.new_warnings],
@@ -104,8 +105,8 @@ def build_results(cells, stats) -> dict[str, Any]:
 
 def boot_results(results) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "results": [{
-        "version": r.version, "patch": r.patch, "target": r.target, "state": r.state,
-        "status": r.status.value, "probe": r.probe,
+        "version": r.version, "patch": r.patch, "target": r.target, "state": r.state.value,
+        "status": r.status.value, "probe": {k: getattr(v, "value", v) for k, v in r.probe.items()},
         "findings": [{"kind": f.kind, "fingerprint": f.fingerprint, "headline": f.headline}
                      for f in r.findings],
         "mismatches": list(r.mismatches), "boot_seconds": round(r.boot_seconds, 2),
@@ -139,15 +140,51 @@ def invariants(results) -> dict[str, Any]:
         "function": r.rule.function, "claimed_in": r.rule.claimed_in, "patch": r.rule.patch,
         "results": [{"version": c.version, "patch": c.patch, "status": c.status.value,
                      "detail": c.detail} for c in r.cells],
-        "first_holds": r.first_holds, "verdict": r.verdict, "history": r.history} for r in results]}
+        "first_holds": r.first_holds, "verdict": r.verdict.value, "finding": r.verdict.is_finding,
+        "outcome": r.verdict.status.value, "history": r.history} for r in results]}
 
 
 def backport(target_tree: str, target: str, version: int, patches) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "target_tree": target_tree, "target_commit": target,
             "version": version, "patches": [{
-                "number": p.number, "status": p.status, "detail": p.detail,
-                "hunks": [{"file": h.file, "header": h.header, "status": h.status, "class": h.klass}
+                "number": p.number, "status": p.status.value, "finding": p.status.is_finding,
+                "detail": p.detail,
+                "hunks": [{"file": h.file, "header": h.header, "status": h.status.value,
+                           "class": h.klass.value if h.klass else None}
                           for h in p.hunks],
                 "missing": [{"identifier": m.identifier, "kind": m.kind,
                              "defined_upstream": m.defined_upstream} for m in p.missing]}
                 for p in patches]}
+
+
+def verification(v) -> dict[str, Any]:
+    """verify's one document: every stage's outcome and each stage's own document."""
+    return {"schema": SCHEMA_VERSION,
+            "status": v.status.value,
+            "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason}
+                       for s in v.stages],
+            "series": series(v.series),
+            "apply": apply_results(v.apply),
+            "build": build_results(v.build, v.build_stats) if v.build_stats else None,
+            "boot": boot_results(v.boot) if v.boot else None,
+            "invariants": invariants(v.invariants)["invariants"] if v.invariants else None,
+            "diff": comparisons(v.comparisons, v.reviews)}
+
+
+def backport_run(run) -> dict[str, Any]:
+    """backport's document; `build` is null when it was asked for and not every patch applied."""
+    doc = backport(run.to, run.target, run.version, run.patches)
+    if run.build is not None:
+        doc["build"] = build_results(run.build.cells, run.build.stats)
+    elif run.build_asked:
+        doc["build"] = None
+    return doc
+
+
+def imported(got, dest: str, suite: str) -> dict[str, Any]:
+    doc = {"commit": got.commit, "created": got.created, "dest": dest, "tarball": got.tarball,
+           "left_out": list(got.left_out)}
+    if got.package:
+        doc["package"] = {"name": got.package.package, "version": got.package.version,
+                          "suite": suite, "downloaded": got.package.downloaded}
+    return doc

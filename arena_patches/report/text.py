@@ -7,7 +7,9 @@ from rich.markup import escape as esc
 from rich.console import Console
 from rich.table import Table
 
-from arena_patches.core.model import Series, Status
+from arena_patches.core.model import Series
+
+from arena_patches.core.verdicts import HunkStatus, Status
 
 
 def console(stderr: bool = False) -> Console:
@@ -52,9 +54,6 @@ def print_series(s: Series, con: Console | None = None) -> None:
                   "(--json for the whole model)")
 
 
-_APPLY_STYLE = {"applied": "green", "applied-3way": "yellow", "conflict": "red",
-                "skipped": "dim", "base-missing": "magenta", "refused": "red",
-                "partial": "yellow", "substituted": "cyan"}
 
 
 def print_apply(results, con: Console | None = None) -> None:
@@ -66,7 +65,7 @@ def print_apply(results, con: Console | None = None) -> None:
     for k in range(1, n + 1):
         t.add_column(f"{k}/{n}", justify="center")
     for r in results:
-        cells = [f"[{_APPLY_STYLE[p.status.value]}]{p.status.value}[/]" for p in r.patches]
+        cells = [f"[{p.status.style}]{p.status.value}[/]" for p in r.patches]
         t.add_row(f"v{r.version}", f"{r.base[:12]} ({r.base_rule.value})", *cells,
                   *[""] * (n - len(cells)))
     con.print(t)
@@ -80,7 +79,6 @@ def print_apply(results, con: Console | None = None) -> None:
                     con.print(f"    {c.file}" + (f"  {c.hunk}" if c.hunk else ""), markup=False)
 
 
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim", "error": "magenta"}
 
 
 def print_build(cells, stats, con: Console | None = None) -> None:
@@ -96,12 +94,10 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         cells_ = []
         for name in targets:
             c = by.get((v, k, name))
-            word = c.status.value + ("*" if c and c.status is Status.FAIL and not c.errors
-                                     and c.inherited else "") if c else ""
-            cells_.append(f"[{_STATUS_STYLE[c.status.value]}]{word}[/]" if c else "")
+            cells_.append(f"[{c.status.style}]{c.word}[/]" if c else "")
         t.add_row("tree" if v is None else f"v{v} {k}", *cells_)
     con.print(t)
-    if any(c.status is Status.FAIL and not c.errors and c.inherited for c in cells):
+    if any(c.keeps_parent_errors for c in cells):
         con.print("fail*: the patch keeps its parent's errors and introduces none")
     for c in cells:
         if c.status in (Status.WARN, Status.ERROR) or (c.status is Status.FAIL and c.errors) or \
@@ -115,7 +111,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
                 con.print(f"    (already in the parent) {d}", markup=False)
             for d in c.new_warnings[:5]:
                 con.print(f"    new: {d}", markup=False)
-            if c.status.value != "warn":
+            if c.status is not Status.WARN:
                 con.print(f"    reproduce: {c.reproduce}", markup=False)
     skipped = {c.target: c.detail for c in cells if c.status is Status.SKIP and c.commit is None
                and "install" in c.detail}
@@ -126,6 +122,9 @@ def print_build(cells, stats, con: Console | None = None) -> None:
               f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
 
 
+PROBE_COLUMNS = ("arena_map", "sleepable_kfunc", "nonsleepable_kfunc", "big_alloc")
+
+
 def print_boot(results, con: Console | None = None) -> None:
     con = con or console()
     t = Table(title="boot + runtime probe")
@@ -134,9 +133,9 @@ def print_boot(results, con: Console | None = None) -> None:
         t.add_column(col)
     for r in results:
         p = r.probe or {}
-        t.add_row(r.target, r.state, f"[{_STATUS_STYLE[r.status.value]}]{r.status.value}[/]",
-                  str(p.get("arena_map") or "-"), str(p.get("sleepable_kfunc") or "-"),
-                  str(p.get("nonsleepable_kfunc") or "-"), str(p.get("big_alloc") or "-"),
+        word = {k: getattr(p.get(k), "value", p.get(k)) or "-" for k in PROBE_COLUMNS}
+        t.add_row(r.target, r.state.value, f"[{r.status.style}]{r.status.value}[/]",
+                  *(word[k] for k in PROBE_COLUMNS),
                   f"{r.boot_seconds:.1f}" if r.boot_seconds else "-")
     con.print(t)
     for r in results:
@@ -191,7 +190,7 @@ def print_invariants(results, con: Console | None = None) -> None:
     t.add_column("verdict")
     for r in results:
         by = {(c.version, c.patch): c for c in r.cells}
-        cells = [f"[{_STATUS_STYLE[by[c].status.value]}]{by[c].status.value}[/]" if c in by else ""
+        cells = [f"[{by[c].status.style}]{by[c].status.value}[/]" if c in by else ""
                  for c in cols]
         t.add_row(esc(r.rule.id), *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
                   if r.rule.claimed_in else "-", r.verdict)
@@ -204,16 +203,42 @@ def print_invariants(results, con: Console | None = None) -> None:
                 break
 
 
-def print_backport(doc: dict, con: Console | None = None) -> None:
+def print_backport_run(run, con: Console | None = None) -> None:
     con = con or console()
-    con.print(f"backport of v{doc['version']} onto {doc['target_tree']} ({doc['target_commit'][:12]})")
-    for p in doc["patches"]:
-        style = {"applied": "green", "conflict": "red", "skipped": "dim"}.get(p["status"], "yellow")
-        con.print(f"[{style}]{p['number']}: {p['status']}[/] {esc(p['detail'])}")
-        for h in p["hunks"]:
-            if h["status"] == "failed":
-                con.print(f"    {h['file']} {h['header']}: {h['class']}", markup=False)
-        if p["missing"]:
+    con.print(f"backport of v{run.version} onto {run.to} ({run.target[:12]})", markup=False)
+    for p in run.patches:
+        con.print(f"[{p.status.style}]{p.number}: {p.status.value}[/] {esc(p.detail)}")
+        for h in p.hunks:
+            if h.status is HunkStatus.FAILED:
+                con.print(f"    {h.file} {h.header}: {h.klass.value if h.klass else '-'}", markup=False)
+        if p.missing:
             con.print("    missing: " + ", ".join(
-                f"{m['identifier']} ({m['kind']}" + (f", {m['defined_upstream'][:12]}" if m["defined_upstream"] else "")
-                + ")" for m in p["missing"]), markup=False)
+                f"{m.identifier} ({m.kind}" + (f", {m.defined_upstream[:12]}" if m.defined_upstream else "")
+                + ")" for m in p.missing), markup=False)
+    if run.build is not None:
+        print_build(run.build.cells, run.build.stats, con)
+
+
+def print_imported(got, dest: str, suite: str) -> None:
+    if got.package:
+        print(f"{got.package.package} {got.package.version} ({suite}): {got.tarball}")
+    print(f"{dest}: {'imported' if got.created else 'already imported'} as {got.commit}")
+    for x in got.left_out:
+        print(f"  left out: {x}")
+
+
+def print_verification(v, con: Console | None = None) -> None:
+    con = con or console()
+    print_series(v.series, con)
+    if v.apply:
+        print_apply(v.apply, con)
+    if v.build:
+        print_build(v.build, v.build_stats, con)
+    if v.boot:
+        print_boot(v.boot, con)
+    if v.invariants:
+        print_invariants(v.invariants, con)
+    if v.comparisons or v.reviews:
+        print_diff(v.comparisons, v.reviews, con)
+    for s in v.stages:
+        con.print(f"[{s.status.style}]{s.status.value:5}[/] {s.name}: {s.reason}")

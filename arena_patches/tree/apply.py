@@ -20,28 +20,8 @@ import unidiff
 
 from arena_patches.core.model import Patch, Version
 from arena_patches.core.paths import unquote
+from arena_patches.core.verdicts import ApplyStatus
 from arena_patches.tree.repo import TOOL_IDENT, WorkRepo, git
-
-
-class ApplyStatus(str, enum.Enum):
-    APPLIED = "applied"
-    APPLIED_3WAY = "applied-3way"
-    CONFLICT = "conflict"
-    SKIPPED = "skipped"
-    BASE_MISSING = "base-missing"
-    REFUSED = "refused"  # the patch writes outside the tree (../, absolute paths)
-    PARTIAL = "partial"  # some files applied, others left out (named, with why)
-    SUBSTITUTED = "substituted"  # missing from the source; another version's patch k stands in
-
-    @property
-    def is_finding(self) -> bool:
-        """A finding about the patch (it does not apply where it should)."""
-        return self in (ApplyStatus.CONFLICT, ApplyStatus.BASE_MISSING, ApplyStatus.REFUSED)
-
-    @property
-    def is_notable(self) -> bool:
-        """Worth a line in a report: a finding, or an application with a caveat."""
-        return self.is_finding or self in (ApplyStatus.PARTIAL, ApplyStatus.SUBSTITUTED)
 
 
 class BaseRule(str, enum.Enum):

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import unidiff
 
-from arena_patches.tree.apply import ApplyStatus, apply_patch, hunk_header
+from arena_patches.tree.apply import apply_patch, hunk_header
+
+from arena_patches.core.verdicts import ApplyStatus, BackportStatus, HunkClass, HunkStatus
 from arena_patches.core.model import Patch, Version
 from arena_patches.core.paths import confined
 from arena_patches.tree.repo import WorkRepo, git
@@ -32,8 +34,8 @@ _KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "typeof", "do",
 class HunkResult:
     file: str
     header: str
-    status: str  # applied | failed
-    klass: str | None  # context-drift | function-absent | file-absent | preimage-absent | refused
+    status: HunkStatus
+    klass: HunkClass | None
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Missing:
 @dataclass(frozen=True)
 class BackportPatch:
     number: int
-    status: str  # applied | conflict | skipped
+    status: BackportStatus
     hunks: tuple[HunkResult, ...]
     missing: tuple[Missing, ...]
     detail: str = ""
@@ -146,35 +148,35 @@ def classify_hunks(wr: WorkRepo, wt: Path, p: Patch) -> list[HunkResult]:
         path = pf.source_file[2:] if pf.source_file.startswith("a/") else pf.path
         inside = confined(wt, path)  # never read outside the worktree, whatever the patch says
         if inside is None:
-            out.extend(HunkResult(pf.path, hunk_header(h), "failed", "refused") for h in pf)
+            out.extend(HunkResult(pf.path, hunk_header(h), HunkStatus.FAILED, HunkClass.REFUSED) for h in pf)
             continue
         exists = inside.is_file()
         text = inside.read_text(errors="replace") if exists else ""
         for h in pf:
             header = hunk_header(h)
             if pf.is_added_file:
-                out.append(HunkResult(pf.path, header, "applied", None))
+                out.append(HunkResult(pf.path, header, HunkStatus.APPLIED, None))
                 continue
             if not exists:
-                out.append(HunkResult(pf.path, header, "failed", "file-absent"))
+                out.append(HunkResult(pf.path, header, HunkStatus.FAILED, HunkClass.FILE_ABSENT))
                 continue
             one = f"--- a/{path}\n+++ b/{pf.path}\n{str(h)}"
             r = git(wr.runner, wt, "apply", "--check", "--recount", "-", input=one.encode(), check=False)
             if r.returncode == 0:
-                out.append(HunkResult(pf.path, header, "applied", None))
+                out.append(HunkResult(pf.path, header, HunkStatus.APPLIED, None))
                 continue
             removed = [l.value.rstrip("\n") for l in h if l.is_removed and l.value.strip()]
             context = [l.value.rstrip("\n") for l in h if l.is_context and l.value.strip()]
             fn = _function_of(h.section_header)
             if fn and not re.search(rf"\b{fn}\s*\(", text):
-                klass = "function-absent"  # the function the hunk edits is not in this tree
+                klass = HunkClass.FUNCTION_ABSENT  # the function the hunk edits is not in this tree
             elif removed and all(l in text for l in removed):
-                klass = "context-drift"  # its own pre-image is there; the lines around moved
+                klass = HunkClass.CONTEXT_DRIFT  # its own pre-image is there; the lines around moved
             elif not removed and sum(l in text for l in context) * 2 >= max(len(context), 1):
-                klass = "context-drift"  # a pure addition whose surroundings mostly remain
+                klass = HunkClass.CONTEXT_DRIFT  # a pure addition whose surroundings mostly remain
             else:
-                klass = "preimage-absent"
-            out.append(HunkResult(pf.path, header, "failed", klass))
+                klass = HunkClass.PREIMAGE_ABSENT
+            out.append(HunkResult(pf.path, header, HunkStatus.FAILED, klass))
     return out
 
 
@@ -189,7 +191,7 @@ def backport(wr: WorkRepo, v: Version, upstream: Path | None = None, base: str |
         for k in range(1, total + 1):
             p = v.patch(k)
             if p is None:
-                results.append(BackportPatch(k, "skipped", (), (), "missing from the source"))
+                results.append(BackportPatch(k, BackportStatus.SKIPPED, (), (), "missing from the source"))
                 continue
             if progress:
                 progress(f"backport v{v.version} {k}/{total}")
@@ -199,18 +201,18 @@ def backport(wr: WorkRepo, v: Version, upstream: Path | None = None, base: str |
             missing = [Missing(n, kind, introducing_commit(upstream, wr, n) if upstream else None)
                        for n, kind in sorted(wanted.items()) if n not in have]
             if broken:
-                results.append(BackportPatch(k, "skipped", tuple(classify_hunks(wr, wt, p)),
+                results.append(BackportPatch(k, BackportStatus.SKIPPED, tuple(classify_hunks(wr, wt, p)),
                                              tuple(missing), "an earlier patch did not apply"))
                 continue
             r = apply_patch(wr, wt, p, {})
             if r.commit:
-                hunks = tuple(HunkResult(f, h, "applied", None) for f, h in _headers(p))
-                results.append(BackportPatch(k, "applied", hunks, tuple(missing),
+                hunks = tuple(HunkResult(f, h, HunkStatus.APPLIED, None) for f, h in _headers(p))
+                results.append(BackportPatch(k, BackportStatus.APPLIED, hunks, tuple(missing),
                                              "applied with 3-way" if r.status is ApplyStatus.APPLIED_3WAY else "",
                                              r.commit))
                 continue
             broken = True
-            results.append(BackportPatch(k, "conflict", tuple(classify_hunks(wr, wt, p)),
+            results.append(BackportPatch(k, BackportStatus.CONFLICT, tuple(classify_hunks(wr, wt, p)),
                                          tuple(missing), r.detail))
     return target, results
 
@@ -225,8 +227,8 @@ def _headers(p: Patch) -> list[tuple[str, str]]:
 def as_applied(v: Version, target: str, patches: list[BackportPatch]):
     """The backport as apply results, so the build stage can take it as it takes a version."""
     from arena_patches.tree.apply import BaseRule, PatchResult, VersionResult
-    status = {"applied": ApplyStatus.APPLIED, "conflict": ApplyStatus.CONFLICT,
-              "skipped": ApplyStatus.SKIPPED}
+    status = {BackportStatus.APPLIED: ApplyStatus.APPLIED, BackportStatus.CONFLICT: ApplyStatus.CONFLICT,
+              BackportStatus.SKIPPED: ApplyStatus.SKIPPED}
     return VersionResult(v.version, target, BaseRule.FLAG, "the stable tree's HEAD",
                          tuple(PatchResult(p.number, status[p.status], p.commit, (), p.detail)
                                for p in patches))

@@ -1,21 +1,26 @@
-"""The stages composed: each function takes typed inputs and returns typed outputs, so
-`verify` is their composition and each command runs one of them alone."""
+"""The stages' entry points: the spec, the tree, the series, the versions applied, the
+build matrix and the boots, each from typed inputs to typed outputs. `verify`
+(compose.py) is their composition; each command (runs.py) runs one of them alone."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from arena_patches.mail import series as series_mod
-from arena_patches.mail import sources
-from arena_patches.mail import spec as spec_mod
-from arena_patches.tree import repo as tree_mod
-from arena_patches.tree.apply import VersionResult, apply_version
+from arena_patches.boot import stage as boot_stage
+from arena_patches.boot.stage import BootResult
+from arena_patches.build import kconfig, matrix
+from arena_patches.build import targets as targets_mod
 from arena_patches.core.errors import bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.core.verdicts import BootState
+from arena_patches.mail import series as series_mod
+from arena_patches.mail import sources
+from arena_patches.mail import spec as spec_mod
 from arena_patches.mail.spec import SeriesSpec
+from arena_patches.tree import repo as tree_mod
+from arena_patches.tree.apply import VersionResult, apply_version
 
 Progress = Callable[[str], None]
 
@@ -64,12 +69,6 @@ def pick_versions(s: Series, which: str | None) -> list[int]:
     return [n]
 
 
-@dataclass(frozen=True)
-class ApplyRun:
-    series: Series
-    results: tuple[VersionResult, ...]
-
-
 def apply_series(s: Series, wr: tree_mod.WorkRepo, versions: list[int],
                  base: str | None = None, progress: Progress | None = None) -> tuple[VersionResult, ...]:
     out = []
@@ -99,20 +98,26 @@ def load_spec(name: str | None) -> SeriesSpec:
 def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: str | None,
                toolchain: str | None, config: str | None, jobs: int, w1: bool,
                progress: Progress | None = None, executor=None):
-    from arena_patches.build import matrix as build
-    from arena_patches.build import kconfig
-    from arena_patches.build import targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return build.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress, executor)
+    return matrix.tree_matrix(wr, commit, chosen, toolchain, cfg, jobs, w1, progress, executor)
 
 
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
                  progress: Progress | None = None, executor=None):
-    from arena_patches.build import matrix as build
-    from arena_patches.build import kconfig
-    from arena_patches.build import targets as targets_mod
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return build.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)
+    return matrix.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)
+
+
+def boot_defaults(spec: SeriesSpec) -> tuple[str, ...]:
+    return tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
+
+
+def boot(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, state: BootState, targets: str | None,
+         toolchain: str | None, jobs: int, version: int | None = None, patch: int | None = None,
+         progress: Progress | None = None, executor=None) -> list[BootResult]:
+    chosen = targets_mod.select(targets, boot_defaults(spec))
+    return boot_stage.boot_targets(wr, spec, chosen, toolchain, commit, state, version, patch, jobs,
+                                   progress, executor)

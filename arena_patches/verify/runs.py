@@ -1,0 +1,198 @@
+"""Each command's run: one stage alone, from typed options (options.py) to a typed result
+that the CLI renders and whose `outcomes` give the exit code (core.verdicts.exit_code).
+Nothing here parses arguments, prints, or exits."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from arena_patches.build.matrix import BuildCell, BuildStats
+from arena_patches.core.errors import UserError, bad_input
+from arena_patches.core.model import Series
+from arena_patches.core.verdicts import BootState, Status
+from arena_patches.invariants import evaluate, rules
+from arena_patches.review import compare as versions
+from arena_patches.tree import backport as backport_mod
+from arena_patches.tree import debian, repo as tree_mod
+from arena_patches.tree.apply import VersionResult
+from arena_patches.verify import stages
+from arena_patches.verify.options import BackportOptions, BootOptions, BuildOptions, ImportOptions, Inputs
+from arena_patches.verify.stages import Progress
+
+
+def series(o: Inputs) -> Series:
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        return stages.load_series(spec, o.source, wr)
+
+
+def apply(o: Inputs, progress: Progress | None = None) -> tuple[VersionResult, ...]:
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        s = stages.load_series(spec, o.source, wr)
+        return stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
+
+
+def apply_outcomes(results: Iterable[VersionResult]) -> list:
+    return [p.status for r in results for p in r.patches]
+
+
+@dataclass(frozen=True)
+class BuildRun:
+    cells: tuple[BuildCell, ...]
+    stats: BuildStats
+
+    @property
+    def outcomes(self) -> list[Status]:
+        return [c.status for c in self.cells]
+
+
+def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> BuildRun:
+    """Without a source or a version: the tree as it is; else each version's patches."""
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        if o.source is None and o.version is None:
+            cells, stats = stages.build_tree(spec, wr, wr.resolve("HEAD"), b.targets, b.toolchain,
+                                             b.config, b.jobs, b.w1, progress, b.executor)
+        else:
+            s = stages.load_series(spec, o.source or "lore", wr)
+            applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version or "all"), o.base, progress)
+            cells, stats = stages.build_series(spec, s, wr, applied, b.targets, b.toolchain, b.config,
+                                               b.jobs, b.w1, progress, b.executor)
+    return BuildRun(tuple(cells), stats)
+
+
+def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
+    """The last applied patch of a version (with a source or a version), else the tree as it is."""
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        version = patch = None
+        if o.source or o.version:
+            s = stages.load_series(spec, o.source or "lore", wr)
+            (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
+            (r,) = stages.apply_series(s, wr, [n], o.base, progress)
+            if r.head is None:
+                raise UserError(f"v{n}: patch 1 does not apply, nothing to boot")
+            commit, version = r.head, n
+            patch = max(p.number for p in r.patches if p.commit)
+            state = BootState(b.state or "after")
+        else:
+            commit, state = wr.resolve("HEAD"), BootState(b.state or "before")
+        return stages.boot(spec, wr, commit, state, b.targets, b.toolchain, b.jobs, version, patch,
+                           progress, b.executor)
+
+
+@dataclass(frozen=True)
+class DiffRun:
+    comparisons: tuple
+    reviews: tuple
+
+
+def diff(o: Inputs, from_version: int | None = None, to_version: int | None = None) -> DiffRun:
+    """Each consecutive pair (or the one asked for); reviews tracked over every pair."""
+    s = stages.load_series(stages.load_spec(o.spec), o.source)
+    have = [v.version for v in s.versions]
+    pairs = versions.consecutive(s)
+    if from_version is not None or to_version is not None:
+        a = from_version if from_version is not None else max(
+            (n for n in have if n < to_version), default=None)
+        b = to_version if to_version is not None else min((n for n in have if n > a), default=None)
+        for n, what in ((a, "--from"), (b, "--to")):
+            if n not in have:
+                raise bad_input(f"{what} {n}", f"the source holds versions {have}")
+        pairs = [(a, b)]
+    all_pairs = {(a, b): versions.compare(s, a, b) for a, b in versions.consecutive(s)}
+    comps = [all_pairs.get((a, b)) or versions.compare(s, a, b) for a, b in pairs]
+    return DiffRun(tuple(comps), tuple(versions.track(s, all_pairs)))
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    results: tuple
+    judged: str | None = None  # the commit judged when the tree was taken as it is
+
+    @property
+    def outcomes(self) -> list[Status]:
+        return [r.status for r in self.results]
+
+
+def check(o: Inputs, files: str | None = None, progress: Progress | None = None) -> CheckRun:
+    """The spec's invariants on loose files, on the tree as it is, or on each applied patch."""
+    spec = stages.load_spec(o.spec)
+    rs = rules.from_spec(spec.raw, spec.path)
+    if not rs:
+        raise UserError(f"{spec.path}: the spec has no [[invariants]]")
+    if files:
+        root = Path(files)
+        if not root.is_dir():
+            raise bad_input(f"--files {files}", "not a directory")
+        return CheckRun(tuple(evaluate.over_texts(rs, evaluate.files_reader(root))))
+    if not o.tree:
+        raise UserError("check needs --tree T (with --source for the series' versions) or --files DIR")
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        if o.source or o.version:
+            s = stages.load_series(spec, o.source or "lore", wr)
+            applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
+            return CheckRun(tuple(evaluate.over_versions(wr, rs, applied)))
+        judged = wr.resolve("HEAD")
+        return CheckRun(tuple(evaluate.over_texts(rs, evaluate.commit_reader(wr, judged))), judged)
+
+
+@dataclass(frozen=True)
+class BackportRun:
+    to: str
+    target: str  # the stable commit the version was carried onto
+    version: int
+    patches: tuple
+    build: BuildRun | None = None
+    build_asked: bool = False
+
+    @property
+    def outcomes(self) -> list:
+        return [p.status for p in self.patches] + (self.build.outcomes if self.build else [])
+
+
+def backport(o: Inputs, b: BackportOptions, progress: Progress | None = None) -> BackportRun:
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, b.to, o.work_dir)
+        s = stages.load_series(spec, o.source)
+        (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
+        upstream = tree_mod.open_user_tree(b.upstream).path if b.upstream else None
+        target, patches = backport_mod.backport(wr, s.version(n), upstream, None, progress)
+        built = None
+        if b.build and not any(p.status.is_finding for p in patches):
+            applied = (backport_mod.as_applied(s.version(n), target, patches),)
+            cells, stats = stages.build_series(spec, s, wr, applied, b.targets, None, None, b.jobs, False,
+                                               progress)
+            built = BuildRun(tuple(cells), stats)
+    return BackportRun(str(b.to), target, n, tuple(patches), built, b.build)
+
+
+@dataclass(frozen=True)
+class Imported:
+    commit: str
+    created: bool
+    tarball: str
+    left_out: tuple[str, ...]
+    package: debian.Fetched | None = None
+
+
+def import_tree(o: ImportOptions, progress: Progress | None = None) -> Imported:
+    fetched = None
+    tarball = o.tarball
+    if debian.is_debian_ref(tarball):
+        if progress:
+            progress(f"fetching {tarball} from Debian {o.suite}")
+        fetched = debian.fetch(tarball, suite=o.suite, mirror=o.mirror)
+        tarball = fetched.tarball
+    sha, created, left_out = tree_mod.import_tarball(
+        tarball, o.dest, o.checkout, progress=(lambda n: progress(f"importing: {n} files")) if progress else None)
+    return Imported(sha, created, str(tarball), tuple(left_out), fetched)
