@@ -11,7 +11,7 @@ from arena_patches.verify import stages as pipeline
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
-from tests import gittree
+from tests import fakelinux, gittree
 
 
 def test_two_trees_name_the_introducing_commit(tmp_path, capsys):
@@ -84,35 +84,27 @@ def test_real_v6_onto_6_12(lore_dir, tmp_path):
 
 
 def test_a_backport_that_applies_is_built(tmp_path, capsys, monkeypatch):
-    """The build stage takes the backport as it takes a version (a fake make: no kernel)."""
-    from arena_patches.build import matrix as build
-    stable = gittree.make(tmp_path / "stable", {"kernel/a.c": "int a;\n"})
-    p1 = PatchSpec("k: one", "x", (Edit("kernel/a.c", "int a;\n", "int a = 1;\n"),))
+    """The build stage takes the backport as it takes a version (the fake kernel tree and
+    compilers of tests/fakelinux: real make, no kernel)."""
+    fakelinux.on_path(monkeypatch)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    stable = fakelinux.tree(tmp_path / "stable", {"kernel/a.c": "int a;\n"})
+    p1 = PatchSpec("k: one", "x", (Edit("kernel/a.c", "int a;\n", "#warning one\nint a = 1;\n"),))
     src = tmp_path / "m"
     mkseries.write(stable, "HEAD", "k: series", [VersionSpec(1, (p1,))], src, tag="ok")
     spec = tmp_path / "s.toml"
     spec.write_text('[series]\ntitle = "k: series"\n[build]\ntargets = ["x86_64"]\n'
                     'kconfig = ["CONFIG_BPF=y", "CONFIG_BPF_SYSCALL=y", "CONFIG_BPF_JIT=y", "CONFIG_MMU=y"]\n')
-    seen = []
-
-    def fake_state(ctx, commit, objs, wt, cache_dir, prev=None):
-        seen.append(commit)
-        return build.CommitState(True, (), (), (), "", 0, 0.0), False
-    monkeypatch.setattr(build, "_state", fake_state)
-    def fake_config(ctx):
-        ctx.out.mkdir(parents=True, exist_ok=True)
-        (ctx.out / ".config").write_text("CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_BPF_JIT=y\n"
-                                         "CONFIG_MMU=y\nCONFIG_64BIT=y\n")
-    monkeypatch.setattr(build, "_ensure_config", fake_config)
-    monkeypatch.setattr(build, "toolchain_id", lambda runner, tc: "gcc (fake)")
     (tmp_path / "w").mkdir()
     rc = cli.main(["backport", "--spec", str(spec), "--source", str(src), "--to", str(stable),
                    "--work-dir", str(tmp_path / "w"), "--build", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["patches"][0]["status"] == "applied"
     (cell,) = doc["build"]["results"]
-    assert (cell["target"], cell["status"], cell["patch"]) == ("x86_64", "pass", 1)
-    assert seen[0] == gittree.run(stable, "rev-parse", "HEAD").strip()  # the stable base first
+    # built on the stable tree: the patch's own warning is what it introduced there
+    assert (cell["target"], cell["status"], cell["patch"]) == ("x86_64", "warn", 1)
+    assert [w["message"] for w in cell["new_warnings"]] == ["#warning one"]
+    assert doc["build"]["stats"]["built_states"] == 2  # the stable base, then the patch
 
 
 def test_hunk_classes_never_read_outside_the_worktree(tmp_path):

@@ -2,6 +2,7 @@
 import pytest
 
 from arena_patches.build import matrix as build
+from arena_patches.build.state import CommitState, judge, kernel_objects
 from arena_patches.build import diagnostics as dg
 from arena_patches.build import kconfig, targets
 from arena_patches.core.errors import UserError
@@ -47,21 +48,21 @@ def test_new_warnings_by_identity_not_line_or_count():
 
 
 def state(ok=True, errors="", warnings="", not_built=()):
-    return build.CommitState(ok, tuple(dg.parse(errors)), tuple(dg.parse(warnings)),
+    return CommitState(ok, tuple(dg.parse(errors)), tuple(dg.parse(warnings)),
                              tuple(not_built), "" if ok else "make: *** Error 2", 1, 0.1)
 
 
 def test_judge_reports_what_the_patch_introduced():
     base = state(warnings="a.c:1:1: warning: w [-Wa]\n")
     broken = state(ok=False, errors="a.c:2:1: error: e\n")
-    assert build.judge(base, broken)[0] is Status.FAIL
-    status, errors, inherited, _ = build.judge(broken, state(ok=False, errors="a.c:9:1: error: e\n"))
+    assert judge(base, broken)[0] is Status.FAIL
+    status, errors, inherited, _ = judge(broken, state(ok=False, errors="a.c:9:1: error: e\n"))
     assert status is Status.FAIL and errors == [] and [d.message for d in inherited] == ["e"]
-    status, _, _, new = build.judge(base, state(warnings="a.c:1:1: warning: w [-Wa]\nb.c:1:1: warning: v [-Wb]\n"))
+    status, _, _, new = judge(base, state(warnings="a.c:1:1: warning: w [-Wa]\nb.c:1:1: warning: v [-Wb]\n"))
     assert status is Status.WARN and [d.file for d in new] == ["b.c"]
-    assert build.judge(broken, base, base)[0] is Status.PASS  # the fix
+    assert judge(broken, base, base)[0] is Status.PASS  # the fix
     link = state(ok=False, errors="verifier.c:(.text+0x1): undefined reference to `x'\n")
-    assert build.judge(base, link)[1][0].message == "undefined reference to `x'"
+    assert judge(base, link)[1][0].message == "undefined reference to `x'"
 
 
 def test_kconfig_merge_and_unmet():
@@ -114,7 +115,7 @@ def test_missing_toolchain_names_the_package(monkeypatch):
 
 
 def test_kernel_objects():
-    assert build.kernel_objects(["kernel/bpf/arena.c", "include/linux/bpf.h", "kernel/bpf/arena.c",
+    assert kernel_objects(["kernel/bpf/arena.c", "include/linux/bpf.h", "kernel/bpf/arena.c",
                                  "tools/testing/selftests/bpf/progs/x.c"]) == ["kernel/bpf/arena.o"]
 
 

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from arena_patches.build import matrix as build_mod
-from arena_patches.build.kconfig import BuildConfig, unmet
+from arena_patches.build import diagnostics as dg
+from arena_patches.build.directory import BuildDir, ConfigFailed, placement
+from arena_patches.build.kconfig import BuildConfig
+from arena_patches.build.state import COLD_TIMEOUT
 from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
 from arena_patches.build.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
@@ -67,49 +69,26 @@ def compare(probe: dict, expect: dict) -> list[str]:
 def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series_kconfig: tuple[str, ...],
              expect: dict, version: int | None, patch: int | None, state: BootState, jobs: int,
              progress: Callable[[str], None] | None = None, separate: bool = False) -> BootResult:
-    tc = t.toolchain(toolchain)
     state = BootState(state)
 
     def result(status: Status, **kw) -> BootResult:
         return BootResult(version, patch, t.name, state, status, **kw)
 
-    why = missing_tool(t, tc) or qemu.unavailable(t)
+    bd = BuildDir.at(wr.root, t, toolchain, boot_config(series_kconfig, t), jobs, False, separate, wr.runner)
+    why = missing_tool(t, bd.toolchain) or qemu.unavailable(t)
     if why:
         return result(Status.SKIP, detail=why)
-    cfg = boot_config(series_kconfig, t)
-    name, suffix = build_mod.placement("build", t.name, separate)
-    out = wr.root / "builds" / f"{t.name}-{tc.name}-boot-{cfg.key}{suffix}"
-    env = build_mod.make_env(wr.root)
-    ctx = build_mod._Ctx(wr, t, tc, cfg, out, wr.root / "wt" / name, jobs, False,
-                         build_mod.toolchain_id(wr.runner, tc), build_mod.BuildStats(), env)
     start = time.monotonic()
-    with wr.worktree(name, commit) as wt:
-        try:
-            build_mod._ensure_config(ctx)
-        except build_mod._Infra as e:
-            return result(Status.ERROR, detail=str(e), reproduce=shell_line(e.argv))
-        if progress:
-            progress(f"boot {t.name}: building {t.image}")
-        r, argv = ctx.make([t.image, "headers"], build_mod.COLD_TIMEOUT)
-        if r.returncode != 0:
-            from arena_patches.build import diagnostics as dg
-            roots = [str(wt), os.path.relpath(wt, out)]
-            errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity is Severity.ERROR]
-            return result(Status.ERROR, detail="the boot kernel does not build: " +
-                          ("; ".join(errs[:3]) or dg.make_failure(r.stdout + r.stderr) or "make failed"),
-                          reproduce=shell_line(argv))
-        missing_opts = unmet((out / ".config").read_text(), cfg.fragment)
-        probe_bin = out / "arena-probe"
-        pr = wr.runner.run(initramfs.probe_argv(t, tc, wt, out / "usr" / "include", probe_bin),
-                           env=env, timeout=300)
-        if pr.returncode != 0:
-            return result(Status.ERROR, detail="the probe does not build: " + pr.stderr.strip()[-400:],
-                          reproduce=shell_line(list(pr.argv)))
+    with wr.worktree(bd.worktree, commit):
+        failed = _build_boot_kernel(bd, commit, progress)
+        if failed:
+            return result(Status.ERROR, detail=failed[0], reproduce=failed[1])
+        missing_opts = bd.unmet()
     build_seconds = time.monotonic() - start
-    ids = btf.kfunc_ids(out / "vmlinux", set(initramfs.KFUNCS)) if (out / "vmlinux").exists() else {}
-    initrd = out / "arena-initramfs.cpio"
-    initrd.write_bytes(initramfs.image(probe_bin.read_bytes(), initramfs.programs(ids)))
-    qargv = qemu.argv(t, out / t.image_path, initrd)
+    ids = btf.kfunc_ids(bd.out / "vmlinux", set(initramfs.KFUNCS)) if (bd.out / "vmlinux").exists() else {}
+    initrd = bd.out / "arena-initramfs.cpio"
+    initrd.write_bytes(initramfs.image((bd.out / "arena-probe").read_bytes(), initramfs.programs(ids)))
+    qargv = qemu.argv(t, bd.out / t.image_path, initrd)
     if progress:
         progress(f"boot {t.name}: QEMU")
     run = wr.runner.run(qargv, timeout=BOOT_TIMEOUT, until=lambda s: "ARENA-PROBE end" in s)
@@ -118,9 +97,8 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     found = console.findings(text)
     probe = {k: answers.values.get(k) for k in PROBE_KEYS}
     probe.update({k: ProbeAnswer.read(v) for k, v in probe.items() if v is not None and k in ANSWER_KEYS})
-    tail = "\n".join(text.splitlines()[-25:])
-    common = dict(probe=probe, findings=tuple(found), boot_seconds=run.seconds,
-                  build_seconds=build_seconds, reproduce=shell_line(qargv), console_tail=tail)
+    common = dict(probe=probe, findings=tuple(found), boot_seconds=run.seconds, build_seconds=build_seconds,
+                  reproduce=shell_line(qargv), console_tail="\n".join(text.splitlines()[-25:]))
     if run.timed_out or not answers.ended:
         what = f"timed out after {BOOT_TIMEOUT:.0f} s" if run.timed_out else "the probe never finished"
         return result(Status.ERROR, detail=f"{what} (QEMU killed)", **common)
@@ -130,6 +108,29 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
         detail = (detail + "; " if detail else "") + "config options not met: " + ", ".join(missing_opts)
     return result(Status.FAIL if mism or found else Status.PASS, mismatches=tuple(mism),
                   detail=detail, **common)
+
+
+def _build_boot_kernel(bd: BuildDir, commit: str, progress) -> tuple[str, str] | None:
+    """The image, the UAPI headers and the probe, in the checked-out worktree; on failure
+    (why, reproducer)."""
+    try:
+        bd.ensure_config()
+    except ConfigFailed as e:
+        return str(e), e.reproduce
+    if progress:
+        progress(f"boot {bd.target.name}: building {bd.target.image}")
+    goals = (bd.target.image, "headers")
+    r = bd.make(list(goals), COLD_TIMEOUT)
+    if r.returncode != 0:
+        roots = [str(bd.source), os.path.relpath(bd.source, bd.out)]
+        errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity is Severity.ERROR]
+        return ("the boot kernel does not build: " + ("; ".join(errs[:3]) or dg.make_failure(r.stdout + r.stderr)
+                                                      or "make failed"), bd.reproducer(commit, goals))
+    pr = bd.runner.run(initramfs.probe_argv(bd.target, bd.toolchain, bd.source, bd.out / "usr" / "include",
+                                            bd.out / "arena-probe"), env=bd.env, timeout=300)
+    if pr.returncode != 0:
+        return "the probe does not build: " + pr.stderr.strip()[-400:], shell_line(list(pr.argv))
+    return None
 
 
 def expectations(spec_raw: dict, state: BootState, target: str) -> dict:
@@ -146,7 +147,7 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
     here = isinstance(ex, LocalExecutor)
     if not here:
         for t in targets:
-            wr.prepare_worktree(build_mod.placement("build", t.name, True)[0], commit)
+            wr.prepare_worktree(placement("build", t.name, True)[0], commit)
     units = [(wr, t, toolchain, commit, spec.build.kconfig, expectations(spec.raw, state, t.name),
               version, patch, state, jobs, progress if here else None, not here) for t in targets]
     out = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from arena_patches.core.cache import JsonCache
 from arena_patches.core.paths import confined
 from arena_patches.invariants import dialect as dl
 
@@ -56,13 +56,11 @@ class CommitFiles:
             return self._base
         ids = self.wr.git("rev-parse", f"{self.commit}:include", f"{self.commit}:arch", check=False)
         key = hashlib.sha256(ids.stdout.encode()).hexdigest()[:24] if ids.returncode == 0 else None
-        cached = self.cache_dir / f"dialect-{key}.json" if key and self.cache_dir else None
-        if cached and cached.is_file():
-            try:
-                self._base = _load(json.loads(cached.read_text()))
+        cache = JsonCache(self.cache_dir) if key and self.cache_dir else None
+        if cache:
+            self._base = cache.get(f"dialect-{key}", _load)
+            if self._base is not None:
                 return self._base
-            except (ValueError, KeyError, TypeError):
-                pass
         names = [p for p in self._ls("include/linux", "include/asm-generic", "include/net", "include/kunit",
                                      "arch")
                  if p.endswith(".h") and any(fnmatch.fnmatch(p, g) for g in _GLOBS)]
@@ -70,9 +68,8 @@ class CommitFiles:
             self._base = dl.BUILTIN
             return self._base
         self._base = dl.from_texts(self._cat(names), f"the tree's headers at {self.commit[:12]}")
-        if cached:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(json.dumps(_dump(self._base)))
+        if cache:
+            cache.put(f"dialect-{key}", _dump(self._base))
         return self._base
 
     def read_dir(self, d: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Callable
 import unidiff
 
 from arena_patches.core.model import Patch, Version
+from arena_patches.core.cache import JsonCache
 from arena_patches.core.paths import unquote
 from arena_patches.core.verdicts import ApplyStatus
 from arena_patches.tree.repo import TOOL_IDENT, WorkRepo, git
@@ -349,12 +350,11 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
         list(v.patches) + [replace(x[0], number=k) for k, x in subs.items() if x], key=lambda q: q.number)))
     base = choose_base(wr, effective, base_flag)
     warnings = [f"v{v.version}: {base.detail}"] if base.rule is BaseRule.HEAD else []
-    cache = wr.root / "apply-cache" / f"{_cache_key(base.commit, list(v.patches) + used)}.json"
-    if cache.exists():
-        results = _load_cached(cache, wr)
-        if results is not None:
-            return VersionResult(v.version, base.commit, base.rule, base.detail, results,
-                                 tuple(warnings))
+    cache, key = JsonCache(wr.root / "apply-cache"), _cache_key(base.commit, list(v.patches) + used)
+    results = cache.get(key, _load)
+    if results is not None and all(wr.resolve(r.commit) for r in results if r.commit):
+        # (a clone rebuilt since lacks the commits: then it is applied again)
+        return VersionResult(v.version, base.commit, base.rule, base.detail, results, tuple(warnings))
     results: list[PatchResult] = []
     base_blobs = version_base_blobs(effective)
     with wr.worktree("apply", base.commit) as wt:
@@ -394,8 +394,7 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
                        r.commit)
             if r.commit is None:
                 broken = f"skipped: patch {k}/{total} did not apply ({r.status.value})"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([_dump(r) for r in results]))
+    cache.put(key, [_dump(r) for r in results])
     return VersionResult(v.version, base.commit, base.rule, base.detail, tuple(results),
                          tuple(warnings))
 
@@ -407,15 +406,8 @@ def _dump(r: PatchResult) -> dict:
             "on_partial": r.on_partial}
 
 
-def _load_cached(path: Path, wr: WorkRepo) -> tuple[PatchResult, ...] | None:
-    try:
-        data = json.loads(path.read_text())
-        results = tuple(PatchResult(d["number"], ApplyStatus(d["status"]), d["commit"],
-                                    tuple(Conflict(c["file"], c["hunk"]) for c in d["conflicts"]),
-                                    d.get("detail", ""), tuple(d.get("left_out", ())),
-                                    d.get("stands_in"), d.get("on_partial")) for d in data)
-    except (OSError, ValueError, KeyError):
-        return None
-    if any(r.commit and not wr.resolve(r.commit) for r in results):
-        return None  # the clone was rebuilt: recompute
-    return results
+def _load(data: list) -> tuple[PatchResult, ...]:
+    return tuple(PatchResult(d["number"], ApplyStatus(d["status"]), d["commit"],
+                             tuple(Conflict(c["file"], c["hunk"]) for c in d["conflicts"]),
+                             d.get("detail", ""), tuple(d.get("left_out", ())),
+                             d.get("stands_in"), d.get("on_partial")) for d in data)

@@ -1,0 +1,133 @@
+"""A build directory: one place a kernel is built (target, toolchain, config, source
+worktree, O= dir, environment, runner). The build matrix and the boot stage both build
+through it, and its reproducer is exactly the command and environment that ran.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from arena_patches.build.kconfig import BuildConfig, merge, unmet
+from arena_patches.build.targets import Target, Toolchain, make_argv, shell_line
+from arena_patches.core.errors import InfraError
+from arena_patches.core.model import RunRecord
+from arena_patches.core.runner import DEFAULT, Runner
+
+# The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
+# compiler messages then use plain quotes whatever the user's locale.
+C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
+CONFIG_TIMEOUT = 600.0
+
+
+def ccache_dir() -> str:
+    return os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
+
+
+def make_env(root: Path) -> dict[str, str]:
+    """The environment of every kernel make: ccache, a C locale, reproducible build stamps.
+    Every work dir lays out its worktrees and O= dirs alike (root/wt/build, root/builds/X):
+    with ccache's paths made relative to the root, one work dir's compiles serve another's."""
+    return {"CCACHE_DIR": ccache_dir(), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
+            **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
+            "KBUILD_BUILD_HOST": "arena-patches"}
+
+
+def placement(kind: str, target: str, separate: bool) -> tuple[str, str]:
+    """(worktree name, O= dir suffix). Units run one after the other share the worktree
+    `wt/<kind>` (ccache keys hold paths relative to the work dir: an unchanged layout keeps
+    every compile cached); units running at once (Ray) each get `wt/<kind>-<target>` and
+    an O= dir of their own. Result cache entries are keyed by tree, not path: shared."""
+    return (f"{kind}-{target}", f"-{kind}-{target}") if separate else (kind, "")
+
+
+class ConfigFailed(Exception):
+    """`make <config>` or `make olddefconfig` failed: the directory cannot build anything."""
+
+    def __init__(self, msg: str, output: str, reproduce: str):
+        super().__init__(msg)
+        self.output, self.reproduce = output, reproduce
+
+
+@dataclass(frozen=True)
+class BuildDir:
+    target: Target
+    toolchain: Toolchain
+    config: BuildConfig  # already made for the target (BuildConfig.for_target)
+    source: Path  # the worktree make runs in (-C)
+    out: Path  # O=
+    worktree: str  # its name under the work dir's wt/
+    root: Path  # the work dir
+    jobs: int = 2
+    w1: bool = False
+    runner: Runner = field(default=DEFAULT, compare=False)
+
+    @classmethod
+    def at(cls, root: Path, target: Target, toolchain: str | None, config: BuildConfig, jobs: int,
+           w1: bool = False, separate: bool = False, runner: Runner = DEFAULT) -> "BuildDir":
+        """The directory for (target, toolchain, config) under the work dir `root`;
+        `config` already made for the target (BuildConfig.for_target)."""
+        tc = target.toolchain(toolchain)
+        name, suffix = placement("build", target.name, separate)
+        out = root / "builds" / f"{target.name}-{tc.name}-{config.name}-{config.key}{suffix}"
+        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return make_env(self.root)
+
+    @cached_property
+    def toolchain_id(self) -> str:
+        """The compiler's own first line of `--version`: part of every result cache key."""
+        r = self.runner.run([self.toolchain.cc, "--version"], timeout=60)
+        return (r.stdout.splitlines() or ["?"])[0].strip()
+
+    def argv(self, goals: list[str]) -> list[str]:
+        return make_argv(self.target, self.toolchain, self.source, self.out, goals, self.jobs,
+                         {"W": "1"} if self.w1 else None)
+
+    def make(self, goals: list[str], timeout: float) -> RunRecord:
+        return self.runner.run(self.argv(goals), env=self.env, timeout=timeout)
+
+    def command(self, goals: list[str]) -> str:
+        """`make` for these goals under the environment it runs with, pasteable into a shell."""
+        return shell_line(["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)])
+
+    def reproducer(self, commit: str, goals: tuple[str, ...] = ("vmlinux",)) -> str:
+        """The build as it ran: the checkout, then `make` under the same environment."""
+        return shell_line(["git", "-C", str(self.source), "checkout", "-q", "--detach", commit]) + \
+            " && " + self.command(list(goals))
+
+    def ensure_config(self) -> None:
+        """The config this directory stands for, made once (a stamp holds its key)."""
+        stamp = self.out / ".arena-patches-config"
+        if stamp.exists() and stamp.read_text() == self.config.key and (self.out / ".config").exists():
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._config_step(self.config.base)
+        cfg = self.out / ".config"
+        cfg.write_text(merge(cfg.read_text(), self.config.fragment))
+        self._config_step("olddefconfig")
+        stamp.write_text(self.config.key)
+
+    def _config_step(self, goal: str) -> None:
+        r = self.make([goal], CONFIG_TIMEOUT)
+        if r.returncode != 0:
+            raise ConfigFailed(f"{self.target.name}: make {goal} failed", r.stderr[-1500:],
+                               self.command([goal]))
+
+    def unmet(self) -> list[str]:
+        """The config's options that the made .config does not hold."""
+        return unmet((self.out / ".config").read_text(), self.config.fragment)
+
+
+def ccache_counts(runner: Runner = DEFAULT) -> tuple[int, int]:
+    """(hits, misses) so far; (0, 0) without ccache."""
+    try:
+        out = runner.run(["ccache", "--print-stats"], env={"CCACHE_DIR": ccache_dir()}, timeout=30).stdout
+    except InfraError:
+        return 0, 0
+    vals = dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)
+    hits = int(vals.get("direct_cache_hit", 0)) + int(vals.get("preprocessed_cache_hit", 0))
+    return hits, int(vals.get("cache_miss", 0))

@@ -1,0 +1,154 @@
+"""What building one commit in one build directory gives (a CommitState), cached by
+(tree id, target, config, toolchain, files), and how a patch is judged from the states
+before and after it.
+
+At each commit: `make vmlinux` (links, so a 32-bit undefined reference shows), then every
+kernel .c file the version touches is compiled again on its own to read its diagnostics
+(a ccache hit replays them).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from arena_patches.build import diagnostics as dg
+from arena_patches.build.directory import BuildDir
+from arena_patches.core.cache import JsonCache
+from arena_patches.core.verdicts import Severity, Status
+from arena_patches.tree.repo import WorkRepo, git
+
+COLD_TIMEOUT = 3600.0
+STEP_TIMEOUT = 1800.0
+_CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
+_NOT_KERNEL = ("tools/", "samples/", "Documentation/", "scripts/", "usr/")
+
+
+@dataclass(frozen=True)
+class CommitState:
+    """What building one commit for one target gave."""
+    ok: bool
+    errors: tuple[dg.Diagnostic, ...]
+    warnings: tuple[dg.Diagnostic, ...]  # of the version's files, compiled on their own
+    not_built: tuple[str, ...]  # the version's .c files this config does not compile
+    failure: str  # the first make error line when no diagnostic names one
+    compiles: int  # compiler invocations make issued for this state
+    seconds: float
+    timed_out: bool = False
+
+
+def kernel_objects(paths: list[str]) -> list[str]:
+    return sorted({p[:-2] + ".o" for p in paths if p.endswith(".c") and not p.startswith(_NOT_KERNEL)})
+
+
+def _dedupe(ds: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    seen, out = set(), []
+    for d in ds:
+        if d.identity not in seen:
+            seen.add(d.identity)
+            out.append(d)
+    return out
+
+
+def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = frozenset()) -> CommitState:
+    """Build what is checked out in the directory's worktree."""
+    # ccache's base_dir makes the compiler see paths relative to the O= dir
+    roots = [str(bd.source), os.path.realpath(bd.source), os.path.relpath(bd.source, bd.out)]
+    start = time.monotonic()
+    r = bd.make(["vmlinux"], COLD_TIMEOUT)
+    logs = [r.stdout + r.stderr]
+    ok, timed_out = r.returncode == 0, r.timed_out
+    warnings: list[dg.Diagnostic] = []
+    not_built, again = [], []
+    for obj in objs:
+        built = bd.out / obj
+        if ok and not built.exists():
+            not_built.append(obj[:-2] + ".c")  # vmlinux linked without it: not in this config
+            continue
+        if not ok and not built.exists() and obj[:-2] + ".c" in prev_not_built:
+            # `make file.o` compiles even what the config leaves out (arena.c on 32-bit):
+            # when vmlinux did not build, the parent's answer says whether it belongs.
+            not_built.append(obj[:-2] + ".c")
+            continue
+        built.unlink(missing_ok=True)  # compile again: a ccache hit replays the diagnostics
+        again.append(obj)
+    if again:
+        r1 = bd.make(["-k", *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
+        logs.append(r1.stdout + r1.stderr)
+        ok = ok and r1.returncode == 0
+        timed_out = timed_out or r1.timed_out
+        warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity is Severity.WARNING]
+    text = "\n".join(logs)
+    errors = _dedupe([d for d in dg.parse(text, roots) if d.severity is Severity.ERROR])
+    return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
+                       not_built=tuple(sorted(set(not_built))),
+                       failure="" if ok else (dg.make_failure(text) or "make failed"),
+                       compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
+                       timed_out=timed_out)
+
+
+def _key(bd: BuildDir, tree_id: str, objs: list[str]) -> str:
+    h = hashlib.sha256(json.dumps([tree_id, bd.target.name, bd.config.key, bd.toolchain_id, bd.w1,
+                                   objs]).encode())
+    return h.hexdigest()[:32]
+
+
+def state_cache(root: Path) -> JsonCache:
+    return JsonCache(root / "build-cache")
+
+
+def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
+             prev: CommitState | None = None) -> tuple[CommitState, bool]:
+    """The commit's state, from the cache (True) or built in the directory (False). A
+    timed-out build is never cached."""
+    tree_id = wr.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
+    cache = state_cache(wr.root)
+    key = _key(bd, tree_id, objs)
+    hit = cache.get(key, _load_state)
+    if hit is not None:
+        return hit, True
+    git(wr.runner, bd.source, "checkout", "--quiet", "--detach", "--force", commit)
+    st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
+    if not st.timed_out:
+        cache.put(key, _dump_state(st))
+    return st, False
+
+
+def _diag_dump(d: dg.Diagnostic) -> dict:
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
+            "message": d.message, "flag": d.flag}
+
+
+def _diag_load(x: dict) -> dg.Diagnostic:
+    return dg.Diagnostic(x["file"], x["line"], x["column"], x["severity"], x["message"], x["flag"])
+
+
+def _dump_state(s: CommitState) -> dict:
+    return {"ok": s.ok, "errors": [_diag_dump(d) for d in s.errors],
+            "warnings": [_diag_dump(d) for d in s.warnings], "not_built": list(s.not_built),
+            "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds}
+
+
+def _load_state(x: dict) -> CommitState:
+    return CommitState(x["ok"], tuple(map(_diag_load, x["errors"])), tuple(map(_diag_load, x["warnings"])),
+                       tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"])
+
+
+def judge(before: CommitState, after: CommitState,
+          last_built: CommitState | None = None) -> tuple[Status, list, list, list]:
+    """A patch's cell from the states before and after it: (status, errors, inherited, new
+    warnings). A parent that did not build printed fewer warnings than it has, so warnings
+    are also held against the last state that built (the fix of a broken patch does not
+    "introduce" the base's warnings)."""
+    had = {d.identity for d in before.errors}
+    errors = [d for d in after.errors if d.identity not in had]
+    inherited = [d for d in after.errors if d.identity in had]
+    known = list(before.warnings) + (list(last_built.warnings) if last_built else [])
+    new_w = dg.new_by_identity(list(after.warnings), known)
+    if not after.ok:
+        return Status.FAIL, errors, inherited, new_w
+    return (Status.WARN if new_w else Status.PASS), [], [], new_w

@@ -1,0 +1,116 @@
+"""The build matrix's logic on a fake kernel tree with fake compilers on PATH (tests/fakelinux):
+real git, real make, real apply, real caches; no kernel, no monkeypatched private. The
+real kernel builds stay in test_build_kernel.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from arena_patches import cli
+from arena_patches.demo import mkseries
+from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
+from tests import fakelinux, gittree
+
+BASE = {"kernel/a.c": "#warning base\nint a;\n", "kernel/b.c": "int b;\n",
+        "kernel/c.c": "// not in this config\nint c;\n"}
+V1 = VersionSpec(1, (
+    PatchSpec("k: break a", "a.c gets an error; the compiler stops there, before the base's warning.",
+              (Edit("kernel/a.c", "#warning base\n", "#error boom\n#warning base\n"),)),
+    PatchSpec("k: touch b", "b.c only; a.c keeps its error.", (Edit("kernel/b.c", "int b;\n", "int b = 1;\n"),)),
+    PatchSpec("k: fix a, warn b", "a.c fixed; b.c warns.", (
+        Edit("kernel/a.c", "#error boom\n", ""), Edit("kernel/b.c", "int b = 1;\n", "#warning new\nint b = 1;\n"))),
+    PatchSpec("k: c only", "a file this config does not build.", (
+        Edit("kernel/c.c", "int c;\n", "#error never compiled\nint c;\n"),)),
+))
+V2 = VersionSpec(2, (
+    PatchSpec("k: undefined", "links against a symbol nobody defines.", (
+        Edit("kernel/b.c", "int b;\n", "// undefined: bpf_arena_nr_pages\nint b;\n"),)),
+))
+SPEC = '[series]\ntitle = "k: fake"\n[build]\ntargets = ["x86_64"]\nkconfig = ["CONFIG_BPF=y"]\n'
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    fakelinux.on_path(monkeypatch)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    tree = fakelinux.tree(tmp_path / "linux", BASE)
+    src = tmp_path / "mails"
+    mkseries.write(tree, "HEAD", "k: fake", [V1, V2], src, tag="fake")
+    spec = tmp_path / "fake.toml"
+    spec.write_text(SPEC)
+    work = tmp_path / "work"
+    return {"tree": tree, "src": src, "spec": spec, "work": work, "tmp": tmp_path}
+
+
+def _build(fake, capsys, *extra) -> tuple[int, dict]:
+    rc = cli.main(["build", "--spec", str(fake["spec"]), "--tree", str(fake["tree"]), "--work-dir",
+                   str(fake["work"]), "--targets", "x86_64", "--jobs", "2", "--json", *extra])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_each_patch_is_judged_by_what_it_introduced(fake, capsys):
+    snap = gittree.snapshot(fake["tree"])
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]))
+    cells = {(c["version"], c["patch"]): c for c in doc["results"]}
+    assert rc == 1  # findings
+    assert {v: [cells[(v, k)]["word"] for k in sorted(k for (w, k) in cells if w == v)] for v in (1, 2)} == \
+        {1: ["fail", "fail*", "warn", "pass"], 2: ["fail"]}
+    # patch 1: its own error, nothing inherited
+    assert [(e["file"], e["line"], e["message"]) for e in cells[(1, 1)]["errors"]] == \
+        [("kernel/a.c", 1, "#error boom")]
+    # patch 2 keeps its parent's error and introduces none: fail*, never blamed
+    assert cells[(1, 2)]["errors"] == [] and [e["message"] for e in cells[(1, 2)]["inherited_errors"]] == ["#error boom"]
+    # patch 3: the fix; only b.c's warning is new. The base's warning in a.c is back, absent
+    # from the broken parent's log but known from the last state that built: not new
+    assert [(w["file"], w["message"], w["flag"]) for w in cells[(1, 3)]["new_warnings"]] == \
+        [("kernel/b.c", "#warning new", "-Wcpp")]
+    # patch 4 edits a file this config does not build: said, and its #error never judged
+    assert cells[(1, 4)]["not_built"] == ["kernel/c.c"] and cells[(1, 4)]["status"] == "pass"
+    # v2: a link error is the patch's own
+    assert [e["message"] for e in cells[(2, 1)]["errors"]] == ["undefined reference to `bpf_arena_nr_pages'"]
+    assert doc["stats"]["built_states"] == 7 and doc["stats"]["compiler_invocations"] > 0
+    assert gittree.snapshot(fake["tree"]) == snap  # the user's tree untouched
+
+    # a re-run is served from the result cache: no make at all, the same cells
+    rc2, again = _build(fake, capsys, "--source", str(fake["src"]))
+    assert rc2 == 1 and again["stats"]["compiler_invocations"] == 0 and again["stats"]["built_states"] == 0
+    assert all(c["cached"] for c in again["results"])
+    strip = lambda d: [{k: v for k, v in c.items() if k not in ("cached", "seconds")} for c in d["results"]]
+    assert strip(again) == strip(doc)
+
+
+def test_the_reproducer_pasted_into_a_shell_gives_the_same_error(fake, capsys):
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]), "--version", "1")
+    cell = next(c for c in doc["results"] if c["patch"] == 1)
+    assert "CCACHE_BASEDIR=" in cell["reproduce"] and "LC_ALL=C" in cell["reproduce"]
+    r = subprocess.run(["bash", "-c", cell["reproduce"]], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "kernel/a.c:1:2: error: #error boom" in r.stderr
+
+
+def test_a_config_that_cannot_be_made_is_error_with_its_command(fake, capsys, monkeypatch):
+    monkeypatch.setenv("FAKELINUX_FAIL", "config")
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]))
+    assert rc == 3  # the stage could not run: never "good", never a finding
+    assert {c["status"] for c in doc["results"]} == {"error"}
+    assert "make tinyconfig failed" in doc["results"][0]["detail"]
+    assert doc["results"][0]["reproduce"].endswith(" tinyconfig")
+
+
+def test_the_tree_as_it_is_and_a_hung_build(fake, capsys, monkeypatch):
+    rc, doc = _build(fake, capsys)
+    (cell,) = doc["results"]
+    assert rc == 0 and (cell["version"], cell["status"]) == (None, "pass")
+
+    # a build that hangs is killed at the timeout, recorded as error, and not cached
+    from arena_patches.build import state
+    monkeypatch.setattr(state, "COLD_TIMEOUT", 1.0)
+    monkeypatch.setenv("FAKELINUX_SLEEP", "30")
+    other = fakelinux.tree(fake["tmp"] / "linux2", {"kernel/a.c": "int a2;\n"})
+    rc, doc = _build({**fake, "tree": other}, capsys)
+    (cell,) = doc["results"]
+    assert rc == 3 and cell["status"] == "error" and "timed out" in cell["detail"]
+    monkeypatch.delenv("FAKELINUX_SLEEP")
+    rc, doc = _build({**fake, "tree": other}, capsys)
+    assert rc == 0 and doc["results"][0]["status"] == "pass" and not doc["results"][0]["cached"]
