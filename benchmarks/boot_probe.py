@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arena_patches.demo import prepare as demo
 from arena_patches.mail import spec as spec_mod
 from arena_patches.build import targets
-from arena_patches.tree import repo as tree_mod
+from arena_patches.tree import repo as tree_mod, tarball
 from arena_patches.boot import stage
 from arena_patches.core.paths import cache_root
 
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     kernel = cache_root() / "demo" / "linux-6.12"
-    tree_mod.import_tarball(demo.TARBALL, kernel, checkout=False)
+    tarball.import_tarball(demo.TARBALL, kernel, checkout=False)
     spec = spec_mod.load()
     print(f"{'target':12} {'build s':>8} {'boot s (median of ' + str(a.runs) + ')':>22} {'min':>6} {'max':>6}  probe")
     with tree_mod.work_repo(tree_mod.open_user_tree(kernel)) as wr:

@@ -12,7 +12,7 @@ import pytest
 
 from arena_patches.tree import debian
 from arena_patches.demo import prepare as demo
-from arena_patches.tree import repo as tree
+from arena_patches.tree import repo as tree, tarball
 from arena_patches.core.errors import ArenaPatchesError
 
 TEST_CACHE = Path(os.environ.get("ARENA_PATCHES_TEST_CACHE",
@@ -23,7 +23,7 @@ def kernel_tree() -> Path:
     if not demo.TARBALL.exists():
         pytest.skip(f"{demo.TARBALL} is absent: run scripts/setup (Debian package linux-source-6.12)")
     dest = TEST_CACHE / "linux-6.12"
-    tree.import_tarball(demo.TARBALL, dest, checkout=True)
+    tarball.import_tarball(demo.TARBALL, dest, checkout=True)
     return dest
 
 
@@ -38,7 +38,7 @@ def kernel_tree_7() -> Path:
         tarball = debian.fetch(KERNEL_7, root=TEST_CACHE / "debian").tarball
     except ArenaPatchesError as e:
         pytest.skip(f"{KERNEL_7} cannot be fetched here: {e}")
-    tree.import_tarball(tarball, dest, checkout=False)
+    tarball.import_tarball(tarball, dest, checkout=False)
     return dest
 
 

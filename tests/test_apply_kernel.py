@@ -5,7 +5,7 @@ from arena_patches.demo import prepare as demo
 from arena_patches.demo import mkseries
 from arena_patches.verify import stages as pipeline
 from arena_patches.mail import spec as spec_mod
-from arena_patches.tree import repo as tree_mod
+from arena_patches.tree import repo as tree_mod, tarball
 from arena_patches.tree.apply import BaseRule
 from arena_patches.core.verdicts import ApplyStatus
 from tests import gittree
@@ -24,7 +24,7 @@ def test_import_is_one_commit_of_the_real_kernel(kernel):
     assert log.splitlines() == [log.splitlines()[0]] and log.startswith("Linux 6.12.")
     assert "arena.o" in (kernel / "kernel/bpf/Makefile").read_text()
     # idempotent: importing again changes nothing
-    sha, created, _ = tree_mod.import_tarball(demo.TARBALL, kernel)
+    sha, created, _ = tarball.import_tarball(demo.TARBALL, kernel)
     assert not created and sha == gittree.run(kernel, "rev-parse", "HEAD").strip()
 
 

@@ -4,7 +4,7 @@ import tarfile
 import pytest
 
 from arena_patches import cli
-from arena_patches.tree import repo as tree_mod
+from arena_patches.tree import tarball
 from arena_patches.core.errors import UserError
 from tests import gittree
 
@@ -28,7 +28,7 @@ def make_tarball(path, top="linux-source-9.9"):
 
 def test_import_streams_one_commit_and_is_idempotent(tmp_path):
     tb = make_tarball(tmp_path / "k.tar.xz")
-    sha, created, _ = tree_mod.import_tarball(tb, tmp_path / "k")
+    sha, created, _ = tarball.import_tarball(tb, tmp_path / "k")
     assert created
     ls = gittree.run(tmp_path / "k", "ls-tree", "-r", "HEAD")
     entries = {l.split("\t")[1]: l.split()[0] for l in ls.splitlines()}
@@ -38,16 +38,16 @@ def test_import_streams_one_commit_and_is_idempotent(tmp_path):
         "Linux 9.9.1 (imported from k.tar.xz)"
     assert (tmp_path / "k" / "kernel" / "a.c").read_text() == "int a;\n"
     assert gittree.run(tmp_path / "k", "status", "--porcelain") == ""
-    assert tree_mod.import_tarball(tb, tmp_path / "k")[:2] == (sha, False)
+    assert tarball.import_tarball(tb, tmp_path / "k")[:2] == (sha, False)
 
 
 def test_import_refuses_bad_input(tmp_path, capsys):
     with pytest.raises(UserError, match="no such file"):
-        tree_mod.import_tarball(tmp_path / "none.tar.xz", tmp_path / "d")
+        tarball.import_tarball(tmp_path / "none.tar.xz", tmp_path / "d")
     junk = tmp_path / "junk.tar.xz"
     junk.write_bytes(b"not a tarball at all")
     with pytest.raises(UserError, match="not a readable source tarball"):
-        tree_mod.import_tarball(junk, tmp_path / "d")
+        tarball.import_tarball(junk, tmp_path / "d")
     assert not (tmp_path / "d").exists()  # nothing half-made is left
     other = gittree.make(tmp_path / "other", {"x": "y\n"})
     tb = make_tarball(tmp_path / "k.tar.xz")
@@ -62,7 +62,7 @@ def test_truncated_tarballs_and_git_members_are_refused_or_left_out(tmp_path):
         short = tmp_path / f"short{cut}.tar.xz"
         short.write_bytes(data[:cut])
         with pytest.raises(UserError, match="not a readable source tarball"):
-            tree_mod.import_tarball(short, tmp_path / f"d{cut}")
+            tarball.import_tarball(short, tmp_path / f"d{cut}")
         assert not (tmp_path / f"d{cut}").exists()
     # an uncompressed tar cut exactly at a member boundary, before its Makefile
     plain = tmp_path / "k.tar"
@@ -71,7 +71,7 @@ def test_truncated_tarballs_and_git_members_are_refused_or_left_out(tmp_path):
         ti.size = 7
         tf.addfile(ti, io.BytesIO(b"int a;\n"))
     with pytest.raises(UserError, match="cut short"):
-        tree_mod.import_tarball(plain, tmp_path / "p")
+        tarball.import_tarball(plain, tmp_path / "p")
     # .git/ members are not source: left out, and the import is a plain one-commit tree
     gitty = tmp_path / "g.tar.xz"
     with tarfile.open(gitty, "w:xz") as tf:
@@ -80,5 +80,5 @@ def test_truncated_tarballs_and_git_members_are_refused_or_left_out(tmp_path):
             ti = tarfile.TarInfo(f"linux/{name}")
             ti.size = len(body)
             tf.addfile(ti, io.BytesIO(body))
-    sha, created, _ = tree_mod.import_tarball(gitty, tmp_path / "g")
+    sha, created, _ = tarball.import_tarball(gitty, tmp_path / "g")
     assert created and gittree.run(tmp_path / "g", "ls-tree", "-r", "--name-only", "HEAD").split() == ["Makefile"]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
@@ -76,6 +76,31 @@ class Runner:
             raise InfraError(f"{argv[0]} {what}: {reproducer(argv, rec.cwd)}",
                              (rec.stderr or rec.stdout).strip()[-2000:] or None)
         return rec
+
+    def feed(self, argv: Sequence[str], write: Callable[[IO[bytes]], None], *,
+             env: Mapping[str, str] | None = None, timeout: float | None = None) -> RunRecord:
+        """Run with `write(stdin)` streaming the input (git fast-import from a tarball read
+        as it goes: nothing is held whole in memory). What `write` raises kills the process
+        and is raised; a process that stops reading ends the writing quietly."""
+        argv = [str(a) for a in argv]
+        start = time.monotonic()
+        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            try:
+                write(proc.stdin)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            err = proc.stderr.read()
+            proc.wait(timeout=timeout)
+        except BaseException:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        return RunRecord(argv=tuple(argv), cwd=None, returncode=proc.returncode, stdout="",
+                         stderr=err.decode("utf-8", "replace"), seconds=time.monotonic() - start,
+                         env_overrides=tuple(sorted((env or {}).items())))
 
 
 def _watch(proc: subprocess.Popen, until, timeout: float | None, grace: float):

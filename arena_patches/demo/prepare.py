@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena_patches.demo import mkseries
-from arena_patches.tree import repo as tree
+from arena_patches.tree import tarball
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
 from arena_patches.core.paths import cache_root
 from arena_patches.mail import spec as spec_mod
@@ -143,7 +143,7 @@ def prepare(where: Path | None = None, runner: Runner = DEFAULT, progress=None) 
     kernel = where / "linux-6.12"
     if progress:
         progress("importing the 6.12 kernel (once)")
-    tree.import_tarball(TARBALL, kernel, checkout=False, runner=runner,
+    tarball.import_tarball(TARBALL, kernel, checkout=False, runner=runner,
                         progress=(lambda n: progress(f"importing the 6.12 kernel: {n} files"))
                         if progress else None)
     source = where / "series"

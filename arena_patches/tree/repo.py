@@ -1,5 +1,4 @@
-"""Kernel trees: import a source tarball as a one-commit git tree, and give later stages
-a private place to work that never writes to the user's repository.
+"""The user's kernel tree, and a private place to work that never writes to it.
 
 The user's --tree is only ever read. The tool keeps, under its work dir, a shared
 clone of it (`git clone --shared`: objects are borrowed through alternates, nothing is
@@ -12,14 +11,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
-import subprocess
-import tarfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, IO, Iterator
+from typing import Iterator
 
 from arena_patches.core.errors import InfraError, bad_input
 from arena_patches.core.model import RunRecord
@@ -118,7 +114,7 @@ class WorkRepo:
             git(self.runner, wt, "checkout", "--quiet", "--detach", "--force", rev)
             return
         if wt.exists():
-            _rmtree(wt)
+            remove_tree(wt)
         wt.parent.mkdir(parents=True, exist_ok=True)
         self.git("worktree", "add", "--quiet", "--detach", "--force", str(wt), rev,
                  timeout=1800)
@@ -129,7 +125,7 @@ class WorkRepo:
             git(self.runner, wt, "clean", "-q", "-fdx", check=False, timeout=1800)
 
 
-def _rmtree(p: Path) -> None:
+def remove_tree(p: Path) -> None:
     import shutil
     shutil.rmtree(p, ignore_errors=True)
 
@@ -165,8 +161,8 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
                        "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
                        "+refs/remotes/*:refs/remotes/*", check=False, timeout=1800).returncode == 0
         if not (repo / "objects").is_dir() or not _alternates_ok(repo, user) or not follow():
-            _rmtree(repo)
-            _rmtree(root / "wt")
+            remove_tree(repo)
+            remove_tree(root / "wt")
             git(runner, root, "clone", "--quiet", "--shared", "--bare", str(user.gitdir), str(repo),
                 timeout=1800)
             follow()
@@ -231,176 +227,3 @@ def merge_messages(wr: WorkRepo, title: str, merge: str | None = None) -> list[t
             if sha not in (s for s, _ in found):
                 found.append((sha, body))
     return found
-
-
-# ---------------------------------------------------------------- tarball import
-
-_VERSION_RE = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class Imported(NamedTuple):
-    commit: str
-    created: bool
-    left_out: tuple[str, ...] = ()  # "path: why" for members never imported
-
-
-_LEFT_OUT = "Left out of the import:\n"
-
-
-def _left_out(message: str) -> tuple[str, ...]:
-    if _LEFT_OUT not in message:
-        return ()
-    return tuple(l.strip() for l in message.split(_LEFT_OUT, 1)[1].splitlines() if l.startswith("  "))
-
-
-def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
-                   runner: Runner = DEFAULT, progress=None) -> Imported:
-    """Stream a source tarball into `dest` as a git tree with one commit on `main`.
-    Idempotent: a dest already holding this tarball's import is left as it is. Members
-    outside the tree (`../`, absolute), git's own files (`.git/`) and links leading out of
-    the tree are never imported; the commit message lists them (so does the answer)."""
-    tarball, dest = Path(tarball), Path(dest)
-    if not tarball.is_file():
-        raise bad_input(str(tarball), "no such file",
-                        "Debian's kernel source: apt-get install linux-source-6.12")
-    digest = _sha256(tarball)
-    if (dest / ".git").exists() or (dest / "HEAD").exists():
-        r = git(runner, dest, "log", "-1", "--format=%H%x00%B", "refs/heads/main", check=False)
-        if r.returncode == 0 and f"tarball-sha256: {digest}" in r.stdout:
-            return Imported(r.stdout.split("\x00")[0], False, _left_out(r.stdout))
-        raise bad_input(str(dest), "already a git tree, not an import of this tarball",
-                        "choose a new DEST")
-    if dest.exists() and not dest.is_dir():
-        raise bad_input(str(dest), "exists and is not a directory", "choose a new DEST")
-    if dest.exists() and any(dest.iterdir()):
-        raise bad_input(str(dest), "exists and is not empty")
-    dest.mkdir(parents=True, exist_ok=True)
-    git(runner, dest, "init", "--quiet", "--initial-branch=main")
-    try:
-        mtime = int(tarball.stat().st_mtime)
-        # fast-import reads the stream straight from tarfile: nothing is extracted to
-        # disk before the one commit exists (the Runner collects output, so not used here).
-        fi = subprocess.Popen(["git", "-C", str(dest), "fast-import", "--quiet", "--done"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={**os.environ, **GIT_ENV})
-        try:
-            _stream_tar(tarball, fi.stdin, digest, mtime, progress)
-            fi.stdin.close()
-        except BrokenPipeError:
-            pass
-        except BaseException:
-            fi.kill()
-            fi.wait()
-            raise
-        err = fi.stderr.read().decode(errors="replace")
-        if fi.wait() != 0:
-            raise InfraError(f"git fast-import failed importing {tarball}", err.strip()[-1000:])
-    except (tarfile.TarError, EOFError, OSError) as e:
-        _rmtree(dest)
-        raise bad_input(str(tarball), f"not a readable source tarball ({e})")
-    except BaseException:
-        _rmtree(dest)  # an interrupted import leaves nothing half-made
-        raise
-    sha = git(runner, dest, "rev-parse", "refs/heads/main").stdout.strip()
-    if checkout:
-        git(runner, dest, "checkout", "--quiet", "-f", "main", timeout=1800)
-    msg = git(runner, dest, "log", "-1", "--format=%B", sha).stdout
-    return Imported(sha, True, _left_out(msg))
-
-
-def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress) -> str:
-    """Write one fast-import commit from the tarball's members, read as a stream."""
-    ident = f"arena-patches <arena-patches@localhost> {mtime} +0000"
-    version_fields: dict[bytes, bytes] = {}
-    mark = 0
-    marks: dict[str, tuple[int, str]] = {}
-    n = 0
-    left: list[str] = []
-    with tarfile.open(tarball, mode="r|*") as tf:
-        for member in tf:
-            parts = member.name.split("/", 1)
-            if len(parts) < 2 or not parts[1]:
-                continue
-            path = parts[1].rstrip("/")
-            if ".." in path.split("/") or path.startswith("/") or member.name.startswith("/"):
-                left.append(f"{member.name}: outside the tree")
-                continue
-            if ".git" in path.split("/"):
-                left.append(f"{member.name}: git's own files")
-                continue
-            if member.isfile():
-                data = tf.extractfile(member).read()
-                mode = "100755" if member.mode & 0o111 else "100644"
-                if path == "Makefile":
-                    version_fields = {k: v for k, v in _VERSION_RE.findall(data)}
-            elif member.issym():
-                if _leaves(path, member.linkname):
-                    left.append(f"{member.name}: a link out of the tree ({member.linkname})")
-                    continue
-                data, mode = member.linkname.encode(), "120000"
-            elif member.islnk():
-                target = member.linkname.split("/", 1)[-1]
-                if target in marks:
-                    marks[path] = marks[target]
-                continue
-            else:
-                continue
-            mark += 1
-            out.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n")
-            marks[path] = (mark, mode)
-            n += 1
-            if progress and n % 2000 == 0:
-                progress(n)
-        # a stream cut short exactly at a member boundary looks like the archive's end to
-        # tarfile: read the compressed rest, whose own end marker must be there
-        while tf.fileobj.read(1 << 20):
-            pass
-        decomp = getattr(tf.fileobj, "cmp", None)  # tarfile's decompressor (xz, gz, bz2)
-        if decomp is not None and getattr(decomp, "eof", True) is False:
-            raise EOFError("the compressed stream ends before its end marker: the file is cut short")
-    if not version_fields:
-        raise tarfile.ReadError("no top-level Makefile: not a kernel source tarball, or cut short")
-    v = version_fields
-    version = ".".join(x.decode() for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
-                                             v.get(b"SUBLEVEL", b"?")))
-    version += v.get(b"EXTRAVERSION", b"").decode()
-    msg = (f"Linux {version} (imported from {tarball.name})\n\n"
-           f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n"
-           + (f"\n{_LEFT_OUT}" + "".join(f"  {x}\n" for x in left[:200])
-              + (f"  ... and {len(left) - 200} more\n" if len(left) > 200 else "") if left else "")
-           ).encode()
-    out.write(b"commit refs/heads/main\n")
-    out.write(f"author {ident}\ncommitter {ident}\n".encode())
-    out.write(b"data %d\n" % len(msg) + msg)
-    for path, (m, mode) in sorted(marks.items()):
-        out.write(f"M {mode} :{m} {_fi_path(path)}\n".encode())
-    out.write(b"\ndone\n")
-    return version
-
-
-def _leaves(path: str, link: str) -> bool:
-    """Does a symlink at `path` (inside the tree) pointing to `link` lead out of the tree?"""
-    if link.startswith("/"):
-        return True
-    depth = len(path.split("/")) - 1
-    for part in link.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
-
-
-def _fi_path(path: str) -> str:
-    if any(c in path for c in '"\n\\') or path.startswith('"'):
-        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return path

@@ -15,7 +15,7 @@ from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
 from arena_patches.review import compare as versions
 from arena_patches.tree import backport as backport_mod
-from arena_patches.tree import debian, repo as tree_mod
+from arena_patches.tree import debian, repo as tree_mod, tarball
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
 from arena_patches.verify.options import BackportOptions, BootOptions, BuildOptions, ImportOptions, Inputs
@@ -187,12 +187,12 @@ class Imported:
 
 def import_tree(o: ImportOptions, progress: Progress | None = None) -> Imported:
     fetched = None
-    tarball = o.tarball
-    if debian.is_debian_ref(tarball):
+    path = o.tarball
+    if debian.is_debian_ref(path):
         if progress:
-            progress(f"fetching {tarball} from Debian {o.suite}")
-        fetched = debian.fetch(tarball, suite=o.suite, mirror=o.mirror)
-        tarball = fetched.tarball
-    sha, created, left_out = tree_mod.import_tarball(
-        tarball, o.dest, o.checkout, progress=(lambda n: progress(f"importing: {n} files")) if progress else None)
-    return Imported(sha, created, str(tarball), tuple(left_out), fetched)
+            progress(f"fetching {path} from Debian {o.suite}")
+        fetched = debian.fetch(path, suite=o.suite, mirror=o.mirror)
+        path = fetched.tarball
+    sha, created, left_out = tarball.import_tarball(
+        path, o.dest, o.checkout, progress=(lambda n: progress(f"importing: {n} files")) if progress else None)
+    return Imported(sha, created, str(path), tuple(left_out), fetched)

@@ -1,0 +1,182 @@
+"""Import a kernel source tarball as a one-commit git tree: the tarball is streamed into
+`git fast-import` (no file extracted first, ignore rules irrelevant). Members outside the
+tree, git's own files and links leading out of the tree are never imported; the commit
+message lists them.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from arena_patches.core.errors import InfraError, bad_input
+from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.tree.repo import GIT_ENV, remove_tree, git
+
+_VERSION_RE = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Imported(NamedTuple):
+    commit: str
+    created: bool
+    left_out: tuple[str, ...] = ()  # "path: why" for members never imported
+
+
+_LEFT_OUT = "Left out of the import:\n"
+
+
+def _left_out(message: str) -> tuple[str, ...]:
+    if _LEFT_OUT not in message:
+        return ()
+    return tuple(l.strip() for l in message.split(_LEFT_OUT, 1)[1].splitlines() if l.startswith("  "))
+
+
+def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
+                   runner: Runner = DEFAULT, progress=None) -> Imported:
+    """Stream a source tarball into `dest` as a git tree with one commit on `main`.
+    Idempotent: a dest already holding this tarball's import is left as it is. Members
+    outside the tree (`../`, absolute), git's own files (`.git/`) and links leading out of
+    the tree are never imported; the commit message lists them (so does the answer)."""
+    tarball, dest = Path(tarball), Path(dest)
+    if not tarball.is_file():
+        raise bad_input(str(tarball), "no such file",
+                        "Debian's kernel source: apt-get install linux-source-6.12")
+    digest = _sha256(tarball)
+    if (dest / ".git").exists() or (dest / "HEAD").exists():
+        r = git(runner, dest, "log", "-1", "--format=%H%x00%B", "refs/heads/main", check=False)
+        if r.returncode == 0 and f"tarball-sha256: {digest}" in r.stdout:
+            return Imported(r.stdout.split("\x00")[0], False, _left_out(r.stdout))
+        raise bad_input(str(dest), "already a git tree, not an import of this tarball",
+                        "choose a new DEST")
+    if dest.exists() and not dest.is_dir():
+        raise bad_input(str(dest), "exists and is not a directory", "choose a new DEST")
+    if dest.exists() and any(dest.iterdir()):
+        raise bad_input(str(dest), "exists and is not empty")
+    dest.mkdir(parents=True, exist_ok=True)
+    git(runner, dest, "init", "--quiet", "--initial-branch=main")
+    try:
+        mtime = int(tarball.stat().st_mtime)
+        # fast-import reads the stream straight from tarfile: nothing is extracted to
+        # disk before the one commit exists
+        r = runner.feed(["git", "-C", str(dest), "fast-import", "--quiet", "--done"],
+                        lambda out: _stream_tar(tarball, out, digest, mtime, progress), env=GIT_ENV)
+        if r.returncode != 0:
+            raise InfraError(f"git fast-import failed importing {tarball}", r.stderr.strip()[-1000:])
+    except (tarfile.TarError, EOFError, OSError) as e:
+        remove_tree(dest)
+        raise bad_input(str(tarball), f"not a readable source tarball ({e})")
+    except BaseException:
+        remove_tree(dest)  # an interrupted import leaves nothing half-made
+        raise
+    sha = git(runner, dest, "rev-parse", "refs/heads/main").stdout.strip()
+    if checkout:
+        git(runner, dest, "checkout", "--quiet", "-f", "main", timeout=1800)
+    msg = git(runner, dest, "log", "-1", "--format=%B", sha).stdout
+    return Imported(sha, True, _left_out(msg))
+
+
+def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress) -> str:
+    """Write one fast-import commit from the tarball's members, read as a stream."""
+    files = _Members(out, progress)
+    with tarfile.open(tarball, mode="r|*") as tf:
+        for member in tf:
+            files.take(tf, member)
+        # a stream cut short exactly at a member boundary looks like the archive's end to
+        # tarfile: read the compressed rest, whose own end marker must be there
+        while tf.fileobj.read(1 << 20):
+            pass
+        decomp = getattr(tf.fileobj, "cmp", None)  # tarfile's decompressor (xz, gz, bz2)
+        if decomp is not None and getattr(decomp, "eof", True) is False:
+            raise EOFError("the compressed stream ends before its end marker: the file is cut short")
+    if not files.version_fields:
+        raise tarfile.ReadError("no top-level Makefile: not a kernel source tarball, or cut short")
+    v = files.version_fields
+    version = ".".join(x.decode() for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
+                                             v.get(b"SUBLEVEL", b"?"))) + v.get(b"EXTRAVERSION", b"").decode()
+    left = files.left
+    msg = (f"Linux {version} (imported from {tarball.name})\n\n"
+           f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n"
+           + (f"\n{_LEFT_OUT}" + "".join(f"  {x}\n" for x in left[:200])
+              + (f"  ... and {len(left) - 200} more\n" if len(left) > 200 else "") if left else "")
+           ).encode()
+    ident = f"arena-patches <arena-patches@localhost> {mtime} +0000"
+    out.write(b"commit refs/heads/main\n")
+    out.write(f"author {ident}\ncommitter {ident}\n".encode())
+    out.write(b"data %d\n" % len(msg) + msg)
+    for path, (m, mode) in sorted(files.marks.items()):
+        out.write(f"M {mode} :{m} {_fi_path(path)}\n".encode())
+    out.write(b"\ndone\n")
+    return version
+
+
+class _Members:
+    """The tarball's members as fast-import blobs, with what was left out and why."""
+
+    def __init__(self, out: IO[bytes], progress):
+        self.out, self.progress = out, progress
+        self.version_fields: dict[bytes, bytes] = {}
+        self.marks: dict[str, tuple[int, str]] = {}
+        self.left: list[str] = []
+        self.mark = 0
+
+    def take(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = member.name.split("/", 1)
+        if len(parts) < 2 or not parts[1]:
+            return
+        path = parts[1].rstrip("/")
+        if ".." in path.split("/") or path.startswith("/") or member.name.startswith("/"):
+            self.left.append(f"{member.name}: outside the tree")
+        elif ".git" in path.split("/"):
+            self.left.append(f"{member.name}: git's own files")
+        elif member.isfile():
+            data = tf.extractfile(member).read()
+            if path == "Makefile":
+                self.version_fields = {k: v for k, v in _VERSION_RE.findall(data)}
+            self._blob(path, data, "100755" if member.mode & 0o111 else "100644")
+        elif member.issym():
+            if _leaves(path, member.linkname):
+                self.left.append(f"{member.name}: a link out of the tree ({member.linkname})")
+            else:
+                self._blob(path, member.linkname.encode(), "120000")
+        elif member.islnk():
+            target = member.linkname.split("/", 1)[-1]
+            if target in self.marks:
+                self.marks[path] = self.marks[target]
+
+    def _blob(self, path: str, data: bytes, mode: str) -> None:
+        self.mark += 1
+        self.out.write(b"blob\nmark :%d\ndata %d\n" % (self.mark, len(data)) + data + b"\n")
+        self.marks[path] = (self.mark, mode)
+        if self.progress and len(self.marks) % 2000 == 0:
+            self.progress(len(self.marks))
+
+
+def _leaves(path: str, link: str) -> bool:
+    """Does a symlink at `path` (inside the tree) pointing to `link` lead out of the tree?"""
+    if link.startswith("/"):
+        return True
+    depth = len(path.split("/")) - 1
+    for part in link.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _fi_path(path: str) -> str:
+    if any(c in path for c in '"\n\\') or path.startswith('"'):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path
