@@ -11,7 +11,7 @@ from arena_patches.demo import mkseries
 from arena_patches.verify import stages as pipeline
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
-from arena_patches.tree.apply import BaseRule
+from arena_patches.tree.base import BaseRule
 from arena_patches.core.verdicts import ApplyStatus
 from arena_patches.core.errors import InfraError, UserError
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec

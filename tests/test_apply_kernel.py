@@ -6,7 +6,7 @@ from arena_patches.demo import mkseries
 from arena_patches.verify import stages as pipeline
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod, tarball
-from arena_patches.tree.apply import BaseRule
+from arena_patches.tree.base import BaseRule
 from arena_patches.core.verdicts import ApplyStatus
 from tests import gittree
 from tests.kernel import kernel_tree, work_dir

@@ -19,7 +19,8 @@ import re
 from tree_sitter import Node
 
 from arena_patches.invariants.cparse import CFile, Function, calls_in
-from arena_patches.invariants.locks import ACQUIRE, RELEASE, Helper, analyse_plain, simple_test
+from arena_patches.invariants.lockstate import ACQUIRE, RELEASE, Helper, lock_name, simple_test
+from arena_patches.invariants.lockwalk import analyse_plain
 
 _LOCKISH = re.compile(r"\b(" + "|".join(sorted(set(ACQUIRE) | RELEASE, key=len, reverse=True))
                       + r")\s*\(")
@@ -108,7 +109,6 @@ def _paired(cf: CFile, h: Helper, helpers: dict[str, Helper]) -> str | None:
 
 
 def _lock(arg: str) -> str:
-    from arena_patches.invariants.locks import lock_name
     return lock_name(arg)
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import unidiff
 
-from arena_patches.tree.apply import apply_patch, hunk_header
+from arena_patches.tree.apply import PatchResult, VersionResult, apply_patch, hunk_header
+from arena_patches.tree.base import BaseRule
 
 from arena_patches.core.verdicts import ApplyStatus, BackportStatus, HunkClass, HunkStatus
 from arena_patches.core.model import Patch, Version
@@ -226,7 +227,6 @@ def _headers(p: Patch) -> list[tuple[str, str]]:
 
 def as_applied(v: Version, target: str, patches: list[BackportPatch]):
     """The backport as apply results, so the build stage can take it as it takes a version."""
-    from arena_patches.tree.apply import BaseRule, PatchResult, VersionResult
     status = {BackportStatus.APPLIED: ApplyStatus.APPLIED, BackportStatus.CONFLICT: ApplyStatus.CONFLICT,
               BackportStatus.SKIPPED: ApplyStatus.SKIPPED}
     return VersionResult(v.version, target, BaseRule.FLAG, "the stable tree's HEAD",
