@@ -18,9 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena_patches.build import matrix as build
 from arena_patches.demo import prepare as demo
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
 
@@ -49,13 +48,13 @@ def run(targets: str, work: Path):
     os.environ["ARENA_PATCHES_CACHE"] = str(work / "cache")
     d = demo.prepare(work / "demo")
     spec = spec_mod.load(str(d.spec))
-    s = pipeline.load_series(spec, str(d.source))
+    s = stages.load_series(spec, str(d.source))
     rows = []
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work / "w") as wr:
-        applied = pipeline.apply_series(s, wr, [v.version for v in s.versions])
+        applied = stages.apply_series(s, wr, [v.version for v in s.versions])
         for label in ("cold", "warm"):
             t0 = time.monotonic()
-            cells, stats = pipeline.build_series(spec, s, wr, applied, targets, None, None,
+            cells, stats = stages.build_series(spec, s, wr, applied, targets, None, None,
                                                  os.cpu_count() or 2, False)
             rows.append((label, time.monotonic() - t0, stats, len(cells)))
         base_compiles = {}

@@ -29,11 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena_patches.build import matrix as build
 from arena_patches.demo import prepare as demo
 from arena_patches.core import executor
-from arena_patches.build import kconfig
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
 from arena_patches.build import targets as targets_mod
 from arena_patches.tree import repo as tree_mod
@@ -43,8 +41,8 @@ from arena_patches.build.targets import make_argv, shell_line
 def arena(d, spec, s, work: Path, targets: str, ex=None) -> tuple[float, dict]:
     t0 = time.monotonic()
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work) as wr:
-        applied = pipeline.apply_series(s, wr, [v.version for v in s.versions])
-        cells, stats = pipeline.build_series(spec, s, wr, applied, targets, None, None,
+        applied = stages.apply_series(s, wr, [v.version for v in s.versions])
+        cells, stats = stages.build_series(spec, s, wr, applied, targets, None, None,
                                              os.cpu_count() or 2, False, executor=ex)
     grid = {f"v{c.version} {c.patch}/{c.target}": c.status.value for c in cells}
     return time.monotonic() - t0, {"grid": grid, "compiler_invocations": stats.compiler_invocations,
@@ -56,7 +54,7 @@ def maintainer_loop(d, spec, s, work: Path, targets: str, config_from: Path) -> 
     env = {**os.environ, "CCACHE_DIR": str(work / "ccache-a"), "LC_ALL": "C"}
     scratch = work / "scratch"
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work / "w-a") as wr:
-        applied = pipeline.apply_series(s, wr, [v.version for v in s.versions])
+        applied = stages.apply_series(s, wr, [v.version for v in s.versions])
         subprocess.run(["git", "clone", "-q", "--shared", str(wr.repo), str(scratch)], check=True)
         heads = [(r.version, r.base, r.head) for r in applied if r.head]
         tree_of = {}
@@ -111,7 +109,7 @@ def main() -> None:
         os.environ["ARENA_PATCHES_CACHE"] = str(work / "cache")
         d = demo.prepare(work / "demo")
         spec = spec_mod.load(str(d.spec))
-        s = pipeline.load_series(spec, str(d.source))
+        s = stages.load_series(spec, str(d.source))
         fig: dict = {"targets": a.targets, "cpus": os.cpu_count(), "series": "embedded demo, 3 versions x 4 patches"}
         os.environ["CCACHE_DIR"] = str(work / "ccache-b")
         fig["b_cold"], fig["b_detail"] = arena(d, spec, s, work / "w-b", a.targets)

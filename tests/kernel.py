@@ -64,14 +64,14 @@ def demo_on_kernel(mails: Path) -> Iterator[tuple]:
     """The demo series written on the real 6.12 kernel and applied (v1..v3), in the
     persistent test work dir: yields (kernel, spec, series, work repo, apply results)."""
     from arena_patches.demo import mkseries
-    from arena_patches.verify import stages as pipeline
+    from arena_patches.verify import stages
     from arena_patches.mail import spec as spec_mod
     kernel = kernel_tree()
     mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), mails, tag="demo")
     spec = spec_mod.load(str(demo.SPEC))
-    s = pipeline.load_series(spec, str(mails))
+    s = stages.load_series(spec, str(mails))
     with tree.work_repo(tree.open_user_tree(kernel), work_dir()) as wr:
-        yield kernel, spec, s, wr, pipeline.apply_series(s, wr, [1, 2, 3])
+        yield kernel, spec, s, wr, stages.apply_series(s, wr, [1, 2, 3])
 
 
 def kernel_7_with_series_base(shared_base: Path) -> Path:

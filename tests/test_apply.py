@@ -8,7 +8,7 @@ import pytest
 
 from arena_patches import cli
 from arena_patches.demo import mkseries
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
 from arena_patches.tree.base import BaseRule
@@ -54,10 +54,10 @@ def run_apply(user_tree, tmp_path, versions, base=None):
     src = tmp_path / "mails"
     mkseries.write(user_tree, "HEAD", "t: series", versions, src, tag="t")
     spec = series_spec(tmp_path)
-    s = pipeline.load_series(spec, str(src))
+    s = stages.load_series(spec, str(src))
     ut = tree_mod.open_user_tree(user_tree)
     with tree_mod.work_repo(ut, tmp_path / "work") as wr:
-        res = pipeline.apply_series(s, wr, [v.version for v in s.versions], base)
+        res = stages.apply_series(s, wr, [v.version for v in s.versions], base)
         return s, res, wr
 
 
@@ -103,11 +103,11 @@ def test_base_rules(user_tree, tmp_path):
     versions = [VersionSpec(1, (a,)), VersionSpec(2, (a,), base_commit_trailer=True)]
     src = tmp_path / "mails"
     mkseries.write(user_tree, old, "t: series", versions, src, tag="t")
-    s = pipeline.load_series(series_spec(tmp_path), str(src))
+    s = stages.load_series(series_spec(tmp_path), str(src))
     ut = tree_mod.open_user_tree(user_tree)
     with tree_mod.work_repo(ut, tmp_path / "work") as wr:
-        r1, r2 = pipeline.apply_series(s, wr, [1, 2])
-        (flag,) = pipeline.apply_series(s, wr, [1], base="HEAD")
+        r1, r2 = stages.apply_series(s, wr, [1, 2])
+        (flag,) = stages.apply_series(s, wr, [1], base="HEAD")
     assert (r1.base_rule, r2.base_rule, r2.base, flag.base_rule) == (
         BaseRule.BLOB_GUESS, BaseRule.BASE_COMMIT, old, BaseRule.FLAG)
     assert r1.base == gittree.run(user_tree, "rev-parse", "HEAD").strip()  # newest match
@@ -116,9 +116,9 @@ def test_base_rules(user_tree, tmp_path):
 def test_head_rule_warns_and_missing_base_is_not_a_conflict(user_tree, tmp_path):
     f = tmp_path / "s.mbox"
     f.write_bytes(mailgen.mbox(mailgen.series(1, 1)))  # index 1111111: no such blob
-    s = pipeline.load_series(series_spec(tmp_path, "demo: a series"), str(f))
+    s = stages.load_series(series_spec(tmp_path, "demo: a series"), str(f))
     with tree_mod.work_repo(tree_mod.open_user_tree(user_tree), tmp_path / "w") as wr:
-        (r,) = pipeline.apply_series(s, wr, [1])
+        (r,) = stages.apply_series(s, wr, [1])
     assert r.base_rule is BaseRule.HEAD and "using HEAD" in r.warnings[0]
     assert r.patches[0].status is ApplyStatus.BASE_MISSING
     assert "lib/demo.c 1111111" in r.patches[0].detail
@@ -131,10 +131,10 @@ def test_paths_outside_the_tree_are_refused(user_tree, tmp_path):
     mails[2].body = mails[2].body.replace("lib/demo.c", "/etc/passwd")
     f = tmp_path / "evil.mbox"
     f.write_bytes(mailgen.mbox(mails))
-    s = pipeline.load_series(series_spec(tmp_path, "demo: a series"), str(f))
+    s = stages.load_series(series_spec(tmp_path, "demo: a series"), str(f))
     with tree_mod.work_repo(tree_mod.open_user_tree(user_tree), tmp_path / "w") as wr:
-        (r,) = pipeline.apply_series(s, wr, [1])
-        s2 = pipeline.load_series(series_spec(tmp_path, "demo: a series"), str(f))
+        (r,) = stages.apply_series(s, wr, [1])
+        s2 = stages.load_series(series_spec(tmp_path, "demo: a series"), str(f))
     assert [x.status for x in r.patches] == [ApplyStatus.REFUSED, ApplyStatus.SKIPPED]
     assert r.patches[0].conflicts[0].file == "../../evil.c"
     assert not (tmp_path / "evil.c").exists() and not (tmp_path.parent / "evil.c").exists()
@@ -160,9 +160,9 @@ def test_bare_repo_works(user_tree, tmp_path):
     before = gittree.snapshot(bare)
     a = p("demo: one", Edit(C, "line 3\n", "line 3 changed\n"))
     mkseries.write(bare, "HEAD", "t: series", [VersionSpec(1, (a,))], tmp_path / "m", tag="t")
-    s = pipeline.load_series(series_spec(tmp_path), str(tmp_path / "m"))
+    s = stages.load_series(series_spec(tmp_path), str(tmp_path / "m"))
     with tree_mod.work_repo(tree_mod.open_user_tree(bare), tmp_path / "w") as wr:
-        (r,) = pipeline.apply_series(s, wr, [1])
+        (r,) = stages.apply_series(s, wr, [1])
     assert r.patches[0].status is ApplyStatus.APPLIED
     assert gittree.snapshot(bare) == before
 
@@ -205,7 +205,7 @@ def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):
     versions = three_versions()[:1]
     src = tmp_path / "mails"
     mkseries.write(user_tree, "HEAD", "t: series", versions, src, tag="t")
-    s = pipeline.load_series(series_spec(tmp_path), str(src))
+    s = stages.load_series(series_spec(tmp_path), str(src))
     ut = tree_mod.open_user_tree(user_tree)
     before = gittree.snapshot(user_tree)
     real = apply_mod._commit
@@ -220,10 +220,10 @@ def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):
     monkeypatch.setattr(apply_mod, "_commit", ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         with tree_mod.work_repo(ut, tmp_path / "w") as wr:
-            pipeline.apply_series(s, wr, [1])
+            stages.apply_series(s, wr, [1])
     monkeypatch.setattr(apply_mod, "_commit", real)
     with tree_mod.work_repo(ut, tmp_path / "w") as wr:  # the lock was released
-        (r,) = pipeline.apply_series(s, wr, [1])
+        (r,) = stages.apply_series(s, wr, [1])
         wt_status = gittree.run(wr.root / "wt" / "apply", "status", "--porcelain")
     assert [x.status for x in r.patches] == [ApplyStatus.APPLIED] * 3
     assert wt_status == ""
@@ -287,9 +287,9 @@ def test_partial_patch_and_per_file_base(tmp_path):
     gittree.run(user, "commit", "-q", "-m", "the C file only")
     (user / "README").write_text("later\n")
     gittree.run(user, "commit", "-q", "-am", "a later commit")
-    s = pipeline.load_series(series_spec(tmp_path), str(src))
+    s = stages.load_series(series_spec(tmp_path), str(src))
     with tree_mod.work_repo(tree_mod.open_user_tree(user), tmp_path / "work") as wr:
-        (r,) = pipeline.apply_series(s, wr, [1])
+        (r,) = stages.apply_series(s, wr, [1])
         assert r.base_rule is BaseRule.BLOB_GUESS and "1 of 2 pre-image blobs" in r.base_detail
         assert "not in any commit: include/other.h" in r.base_detail
         first, second = r.patches

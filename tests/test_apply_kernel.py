@@ -3,7 +3,7 @@ import pytest
 
 from arena_patches.demo import prepare as demo
 from arena_patches.demo import mkseries
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod, tarball
 from arena_patches.tree.base import BaseRule
@@ -34,9 +34,9 @@ def test_demo_series_applies_patch_by_patch(kernel, tmp_path):
         before = gittree.snapshot(kernel)
         src = tmp_path / "mails"
         mkseries.write(kernel, "HEAD", demo.TITLE, demo.versions(), src, tag="demo")
-        s = pipeline.load_series(spec_mod.load(str(demo.SPEC)), str(src))
+        s = stages.load_series(spec_mod.load(str(demo.SPEC)), str(src))
         with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
-            res = pipeline.apply_series(s, wr, [1, 2, 3])
+            res = stages.apply_series(s, wr, [1, 2, 3])
             v2_files = gittree.run(wr.repo, "diff", "--name-only", res[1].base, res[1].head)
         after = gittree.snapshot(kernel)
     finally:
@@ -54,9 +54,9 @@ def test_demo_series_applies_patch_by_patch(kernel, tmp_path):
 
 
 def test_real_mails_say_base_missing_not_conflict(kernel, tmp_path, lore_dir):
-    s = pipeline.load_series(spec_mod.load(), str(lore_dir))
+    s = stages.load_series(spec_mod.load(), str(lore_dir))
     with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work_dir()) as wr:
-        res = pipeline.apply_series(s, wr, [2, 6])
+        res = stages.apply_series(s, wr, [2, 6])
     for r in res:
         # per file: 6.12 holds the selftests' pre-images but not arena.c's (HEAD is that commit)
         assert r.base_rule is BaseRule.BLOB_GUESS and "2 of 7 pre-image blobs are here" in r.base_detail

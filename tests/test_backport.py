@@ -7,7 +7,7 @@ import pytest
 from arena_patches.tree import backport
 from arena_patches import cli
 from arena_patches.demo import mkseries
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
@@ -67,7 +67,7 @@ def test_identifiers_of_added_lines():
 def test_real_v6_onto_6_12(lore_dir, tmp_path):
     from tests.kernel import kernel_tree
     kernel = kernel_tree()
-    s = pipeline.load_series(spec_mod.load(), str(lore_dir))
+    s = stages.load_series(spec_mod.load(), str(lore_dir))
     with tree_mod.work_repo(tree_mod.open_user_tree(kernel), tmp_path / "w") as wr:
         target, patches = backport.backport(wr, s.version(6))
     assert [p.status for p in patches] == ["conflict", "skipped", "skipped", "skipped"]

@@ -7,7 +7,7 @@ the same cache entries, the same grid and diagnostics."""
 import pytest
 
 from arena_patches.core import executor
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.core.verdicts import Status
 from tests.kernel import demo_on_kernel, fresh_build_cache, work_dir
@@ -20,10 +20,10 @@ TARGETS = "x86_64,i386,loongarch64"
 def matrix(tmp_path_factory):
     fresh_build_cache(work_dir())
     with demo_on_kernel(tmp_path_factory.mktemp("mails")) as (_, spec, s, wr, applied):
-        first = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
+        first = stages.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False)
         ray = pytest.importorskip("ray")
         try:
-            second = pipeline.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False,
+            second = stages.build_series(spec, s, wr, applied, TARGETS, None, None, 2, False,
                                            executor=executor.RayExecutor(num_cpus=2))
         finally:
             ray.shutdown()

@@ -4,7 +4,6 @@ equals the local executor's (a tree that cannot be configured is an `error` cell
 exit 3: never a pass)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -2,7 +2,6 @@
 documents, and the user's git config, a relative work dir or a stranger's Date: header do
 not change what a run does."""
 import json
-import os
 
 import pytest
 
@@ -168,7 +167,7 @@ def test_rich_markup_in_names_and_mails_is_printed_not_parsed(tmp_path, capsys):
 
 
 def test_numbering_and_duplicate_ids_are_said_not_silent(tmp_path):
-    from arena_patches.verify import stages as pipeline
+    from arena_patches.verify import stages
     from arena_patches.mail import spec as spec_mod
     from tests import mailgen
     src = tmp_path / "m"
@@ -180,7 +179,7 @@ def test_numbering_and_duplicate_ids_are_said_not_silent(tmp_path):
     (src / "a.mbox").write_bytes(mailgen.mbox(mails + [extra]))
     (src / "b.mbox").write_bytes(mailgen.mbox(mails[1:2]).replace(b"Subject: ", b"Subject: changed ", 1))
     spec = spec_mod.from_dict({"series": {"title": "demo: a series"}}, "s.toml")
-    said = [p.message for p in pipeline.load_series(spec, str(src)).problems]
+    said = [p.message for p in stages.load_series(spec, str(src)).problems]
     assert any("with a different subject or body: the first (in path order) is used" in m for m in said)
     assert any("0/2 carries a diff: read as the cover letter" in m for m in said)
     assert any("patch 5/2: numbered above the series' count" in m for m in said)

@@ -506,12 +506,12 @@ def test_an_interrupt_leaves_no_lock_and_the_rerun_resumes(world, capsys, monkey
     def interrupted(*a, **kw):
         calls["n"] += 1
         raise KeyboardInterrupt
-    from arena_patches.verify import stages as pipeline
-    monkeypatch.setattr(pipeline, "apply_version", interrupted)
+    from arena_patches.verify import stages
+    monkeypatch.setattr(stages, "apply_version", interrupted)
     rc = cli.main(["apply", *world.common(), "--json"])
     out = capsys.readouterr()
     assert rc == 130 and "Traceback" not in out.err and calls["n"] == 1
-    monkeypatch.setattr(pipeline, "apply_version", real)
+    monkeypatch.setattr(stages, "apply_version", real)
     before = gittree.snapshot(world.tree)
     assert cli.main(["apply", *world.common(), "--json"]) == 0
     assert gittree.snapshot(world.tree) == before

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from arena_patches import cli
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 
 pytestmark = pytest.mark.lore
 
@@ -22,7 +22,7 @@ def model(request):
     if not (LORE / "README.md").exists():
         pytest.skip(f"{LORE} is absent (the real mails live only beside the project)")
     from arena_patches.mail import spec
-    return pipeline.load_series(spec.load(), str(LORE))
+    return stages.load_series(spec.load(), str(LORE))
 
 
 def test_versions_patches_and_gaps(model):
@@ -124,11 +124,11 @@ def test_cli_table(lore_dir, capsys):
 
 def test_a_merge_message_beside_mails_without_a_tree(tmp_path):
     """Only merge messages that carry the series' title are read; others are ignored."""
-    from arena_patches.verify import stages as pipeline
+    from arena_patches.verify import stages
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "a.txt").write_text("Merge branch 'x'\n\nRemove  KF_SLEEPABLE from arena\nkfuncs\n")
     (tmp_path / "m" / "b.txt").write_text("Merge branch 'y'\n\nSomething else\n")
     (tmp_path / "notes.txt").write_text("Remove KF_SLEEPABLE from arena kfuncs, not a merge\n")
-    got = pipeline.merge_files(str(tmp_path), "Remove KF_SLEEPABLE from arena kfuncs")
+    got = stages.merge_files(str(tmp_path), "Remove KF_SLEEPABLE from arena kfuncs")
     assert [name for name, _ in got] == ["file:m/a.txt"]
-    assert pipeline.merge_files("lore", "x") == [] and pipeline.merge_files(str(tmp_path / "m" / "a.txt"), "x") == []
+    assert stages.merge_files("lore", "x") == [] and stages.merge_files(str(tmp_path / "m" / "a.txt"), "x") == []

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from arena_patches import cli
-from arena_patches.verify import stages as pipeline
+from arena_patches.verify import stages
 from arena_patches.mail import series as series_mod
 from arena_patches.mail import spec as spec_mod
 from arena_patches.review import compare as versions
@@ -19,7 +19,7 @@ def real():
     from tests.conftest import LORE
     if not (LORE / "README.md").exists():
         pytest.skip(f"{LORE} is absent (the real mails live only beside the project)")
-    s = pipeline.load_series(spec_mod.load(), str(LORE))
+    s = stages.load_series(spec_mod.load(), str(LORE))
     comps = {p: versions.compare(s, *p) for p in versions.consecutive(s)}
     return s, comps, versions.track(s, comps)
 

@@ -192,13 +192,29 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     problems = list(problems)
     members, probs = _member_filter(msgs, spec)
     problems += probs
+    patches, covers, roots, others = _sort([m for m in msgs if m.message_id in members], spec, problems)
+    built, patch_index, authors = _choose(patches, covers, roots, spec, problems)
+    replies = _replies(others, patch_index, _Classifier(spec, authors), problems)
+    claim_lists: list[list[Claim]] = []
+    links: list[VersionLink] = []
+    versions = _versions(built, replies, claim_lists, links)
+    for text, source, v in extra_changelogs:
+        claim_lists.append(changelog.parse(text, source, v))
+        links += changelog.links(text, source)
+    info = SeriesInfo(title=spec.title, list=spec.list, base_tree=spec.base_tree)
+    ignored = tuple(sorted(m.message_id for m in msgs if m.message_id not in members))
+    return Series(info=info, versions=tuple(versions), claims=tuple(changelog.merge(claim_lists)),
+                  links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored)
+
+
+def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem]):
+    """The series' messages by version: patches by number (resends together), cover
+    letters, the threads' roots, and everything else (replies)."""
     patches: dict[int, dict[int, list[Message]]] = defaultdict(lambda: defaultdict(list))
     covers: dict[int, list[Message]] = defaultdict(list)
     roots: dict[int, set[str]] = defaultdict(set)
     others: list[Message] = []
     for m in msgs:
-        if m.message_id not in members:
-            continue
         version = m.revision
         if m.revision_inferred:
             version = spec.version_of_msgid(_root(m)) or spec.version_of_msgid(m.message_id) or 1
@@ -215,7 +231,12 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             roots[version].add(_root(m))
         else:
             others.append(m)
-    versions: list[Version] = []
+    return patches, covers, roots, others
+
+
+def _choose(patches, covers, roots, spec: SeriesSpec, problems: list[Problem]):
+    """Per version: the newest cover letter, the newest send of each patch (the others are
+    its resends), the count, the cover's Message-ID; and where each message belongs."""
     patch_index: dict[str, tuple[int, int | None]] = {}
     authors: list[Person] = []
     built: dict[int, tuple] = {}
@@ -232,8 +253,7 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             authors.append(patch.author)
             for c in cands:
                 patch_index[c.message_id] = (v, k)
-        total = max([p.total for p in chosen] + ([cover_msg.expected] if cover_msg else []),
-                    default=0)
+        total = max([p.total for p in chosen] + ([cover_msg.expected] if cover_msg else []), default=0)
         spec_v = next((x for x in spec.versions if x.version == v), None)
         cover_id = cover_msg.message_id if cover_msg else (spec_v.cover if spec_v else None)
         if cover_id is None and len(roots.get(v, ())) == 1:
@@ -242,7 +262,11 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
         if cover_id:
             patch_index.setdefault(cover_id, (v, None))
         built[v] = (cover_msg, cover_id, chosen, total)
-    classify = _Classifier(spec, authors)
+    return built, patch_index, authors
+
+
+def _replies(others: list[Message], patch_index: dict, classify: "_Classifier",
+             problems: list[Problem]) -> dict[int, list[Reply]]:
     replies: dict[int, list[Reply]] = defaultdict(list)
     for m in sorted(others, key=lambda m: m.timestamp):
         where = _reply_target(m, patch_index)
@@ -255,8 +279,13 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             message_id=m.message_id, sender=m.sender, date=m.date, timestamp=m.timestamp,
             kind=classify.kind(m.sender), version=v, patch=k, in_reply_to=m.in_reply_to,
             subject=m.subject, excerpt=_excerpt(m.body), body=m.body, origin=m.origin))
-    claim_lists: list[list[Claim]] = []
-    links: list[VersionLink] = []
+    return replies
+
+
+def _versions(built: dict, replies: dict, claim_lists: list, links: list) -> list[Version]:
+    """The versions as the model holds them; their cover letters' claims and links are
+    gathered on the way."""
+    versions: list[Version] = []
     for v, (cover_msg, cover_id, chosen, total) in sorted(built.items()):
         cover = None
         base = None
@@ -275,13 +304,7 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
             patches=tuple(chosen), missing=tuple(k for k in range(1, total + 1) if k not in present),
             replies=tuple(sorted(replies.get(v, []), key=lambda r: (r.patch or 0, r.timestamp))),
             base_commit=base))
-    for text, source, v in extra_changelogs:
-        claim_lists.append(changelog.parse(text, source, v))
-        links += changelog.links(text, source)
-    info = SeriesInfo(title=spec.title, list=spec.list, base_tree=spec.base_tree)
-    ignored = tuple(sorted(m.message_id for m in msgs if m.message_id not in members))
-    return Series(info=info, versions=tuple(versions), claims=tuple(changelog.merge(claim_lists)),
-                  links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored)
+    return versions
 
 
 def _base_commit(text: str) -> str | None:
