@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arena_patches.demo import prepare as demo
 from arena_patches.mail import spec as spec_mod
-from arena_patches.build import targets
+from arena_patches.kbuild import targets
 from arena_patches.tree import repo as tree_mod, tarball
 from arena_patches.boot import stage
 from arena_patches.core.paths import cache_root

@@ -33,9 +33,9 @@ from arena_patches.demo import prepare as demo
 from arena_patches.core import executor
 from arena_patches.verify import stages
 from arena_patches.mail import spec as spec_mod
-from arena_patches.build import targets as targets_mod
+from arena_patches.kbuild import targets as targets_mod
 from arena_patches.tree import repo as tree_mod
-from arena_patches.build.targets import make_argv, shell_line
+from arena_patches.kbuild.targets import make_argv, shell_line
 
 
 def arena(d, spec, s, work: Path, targets: str, ex=None) -> tuple[float, dict]:

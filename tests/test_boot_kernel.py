@@ -5,7 +5,7 @@ there is no arena map type."""
 import pytest
 
 from arena_patches.mail import spec as spec_mod
-from arena_patches.build import targets
+from arena_patches.kbuild import targets
 from arena_patches.tree import repo as tree_mod
 from arena_patches.boot import stage
 from arena_patches.core.verdicts import Status

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from arena_patches.build import targets
+from arena_patches.kbuild import targets
 from arena_patches.boot import bpfasm, btf, console, cpio, initramfs, qemu
 
 

@@ -104,7 +104,7 @@ def test_the_tree_as_it_is_and_a_hung_build(fake, capsys, monkeypatch):
     assert rc == 0 and (cell["version"], cell["status"]) == (None, "pass")
 
     # a build that hangs is killed at the timeout, recorded as error, and not cached
-    from arena_patches.build import state
+    from arena_patches.kbuild import state
     monkeypatch.setattr(state, "COLD_TIMEOUT", 1.0)
     monkeypatch.setenv("FAKELINUX_SLEEP", "30")
     other = fakelinux.tree(fake["tmp"] / "linux2", {"kernel/a.c": "int a2;\n"})

@@ -1,10 +1,10 @@
 """The build stage's pure parts: diagnostics, identity, kconfig merging, make argv, judging."""
 import pytest
 
-from arena_patches.build import matrix as build
-from arena_patches.build.state import CommitState, judge, kernel_objects
-from arena_patches.build import diagnostics as dg
-from arena_patches.build import kconfig, targets
+from arena_patches.kbuild import matrix as build
+from arena_patches.kbuild.state import CommitState, judge, kernel_objects
+from arena_patches.kbuild import diagnostics as dg
+from arena_patches.kbuild import kconfig, targets
 from arena_patches.core.errors import UserError
 from arena_patches.core.verdicts import Status
 

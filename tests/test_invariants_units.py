@@ -157,7 +157,7 @@ def test_the_compilers_reading_decides_parses_and_says_so():
     compiler built passes; semantic errors (undeclared names) are not parse errors."""
     from types import SimpleNamespace as NS
 
-    from arena_patches.build.diagnostics import Diagnostic
+    from arena_patches.kbuild.diagnostics import Diagnostic
     from arena_patches.invariants import compiled
     series = NS(versions=[NS(version=1, patches=[NS(paths=("kernel/bpf/arena.c", "include/x.h"))])])
     syntax = Diagnostic("kernel/bpf/arena.c", 11, 2, "error", "expected ';' before 'return'")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from arena_patches import cli
-from arena_patches.build import diagnostics as dg
-from arena_patches.build.matrix import BuildCell, BuildStats
+from arena_patches.kbuild import diagnostics as dg
+from arena_patches.kbuild.matrix import BuildCell, BuildStats
 from arena_patches.core.verdicts import Status
 from arena_patches.report import files, jsonout
 

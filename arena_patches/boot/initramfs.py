@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arena_patches.build.targets import Target, Toolchain
+from arena_patches.kbuild.targets import Target, Toolchain
 from arena_patches.boot import bpfasm, cpio
 
 PROBE_SRC = Path(__file__).resolve().parent / "probe.c"

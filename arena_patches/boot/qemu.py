@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from arena_patches.build.targets import Target
+from arena_patches.kbuild.targets import Target
 
 APPEND = "panic=-1 oops=panic rdinit=/init loglevel=7"
 

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from arena_patches.build import diagnostics as dg
-from arena_patches.build.directory import BuildDir, ConfigFailed, placement
-from arena_patches.build.kconfig import BuildConfig
-from arena_patches.build.state import COLD_TIMEOUT
+from arena_patches.kbuild import diagnostics as dg
+from arena_patches.kbuild.directory import BuildDir, ConfigFailed, placement
+from arena_patches.kbuild.kconfig import BuildConfig
+from arena_patches.kbuild.state import COLD_TIMEOUT
 from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
-from arena_patches.build.targets import Target, missing_tool, shell_line
+from arena_patches.kbuild.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
 from arena_patches.boot import btf, console, initramfs, qemu
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from arena_patches.build.matrix import BuildCell, BuildStats
+from arena_patches.kbuild.matrix import BuildCell, BuildStats
 from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status

@@ -9,8 +9,8 @@ from typing import Callable
 
 from arena_patches.boot import stage as boot_stage
 from arena_patches.boot.stage import BootResult
-from arena_patches.build import kconfig, matrix
-from arena_patches.build import targets as targets_mod
+from arena_patches.kbuild import kconfig, matrix
+from arena_patches.kbuild import targets as targets_mod
 from arena_patches.core.errors import bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.runner import DEFAULT, Runner

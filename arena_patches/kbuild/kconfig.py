@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena_patches.core.errors import bad_input
-from arena_patches.build.targets import Target
+from arena_patches.kbuild.targets import Target
 
 BASES = ("tinyconfig", "defconfig", "allmodconfig", "allnoconfig")
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from arena_patches.build import diagnostics as dg
-from arena_patches.build.directory import BuildDir, ConfigFailed, ccache_counts, placement
-from arena_patches.build.kconfig import BuildConfig
-from arena_patches.build.state import COLD_TIMEOUT, CommitState, judge, kernel_objects, state_at
-from arena_patches.build.targets import Target, missing_tool
+from arena_patches.kbuild import diagnostics as dg
+from arena_patches.kbuild.directory import BuildDir, ConfigFailed, ccache_counts, placement
+from arena_patches.kbuild.kconfig import BuildConfig
+from arena_patches.kbuild.state import COLD_TIMEOUT, CommitState, judge, kernel_objects, state_at
+from arena_patches.kbuild.targets import Target, missing_tool
 from arena_patches.core.executor import LocalExecutor, UnitLost
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import Status

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena_patches.build import diagnostics as dg
-from arena_patches.build.directory import BuildDir
+from arena_patches.kbuild import diagnostics as dg
+from arena_patches.kbuild.directory import BuildDir
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.verdicts import Severity, Status
 from arena_patches.tree.repo import WorkRepo, git

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from arena_patches.build.kconfig import BuildConfig, merge, unmet
-from arena_patches.build.targets import Target, Toolchain, make_argv, shell_line
+from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
+from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
 from arena_patches.core.runner import DEFAULT, Runner
