@@ -35,10 +35,10 @@ def kernel_tree_7() -> Path:
     the tool works in worktrees of its own)."""
     dest = TEST_CACHE / "linux-7"
     try:
-        tarball = debian.fetch(KERNEL_7, root=TEST_CACHE / "debian").tarball
+        tb = debian.fetch(KERNEL_7, root=TEST_CACHE / "debian").tarball
     except ArenaPatchesError as e:
         pytest.skip(f"{KERNEL_7} cannot be fetched here: {e}")
-    tarball.import_tarball(tarball, dest, checkout=False)
+    tarball.import_tarball(tb, dest, checkout=False)
     return dest
 
 

@@ -8,7 +8,7 @@ from arena_patches import cli
 from arena_patches.verify import stages
 from arena_patches.mail import series as series_mod
 from arena_patches.mail import spec as spec_mod
-from arena_patches.review import compare as versions
+from arena_patches.review import compare as versions, track
 from arena_patches.mail import local
 from arena_patches.review.compare import Change, Flag
 from tests import mailgen
@@ -21,7 +21,7 @@ def real():
         pytest.skip(f"{LORE} is absent (the real mails live only beside the project)")
     s = stages.load_series(spec_mod.load(), str(LORE))
     comps = {p: versions.compare(s, *p) for p in versions.consecutive(s)}
-    return s, comps, versions.track(s, comps)
+    return s, comps, track.track(s, comps)
 
 
 def row(comp, k):
@@ -153,7 +153,7 @@ def test_robot_report_parsing():
             "compiler: aarch64-linux-gcc (GCC) 8.5.0\n\n"
             "All warnings (new ones prefixed by >>):\n\n"
             ">> kernel/bpf/arena.c:122:20: warning: unused variable 'mm' [-Wunused-variable]\n")
-    r = versions.robot_report(body)
+    r = track.robot_report(body)
     assert (r.arch, r.config, r.compiler) == ("arm64", "arm64-randconfig-003-20251112",
                                                "aarch64-linux-gcc (GCC) 8.5.0")
     assert r.first_error.startswith("kernel/bpf/arena.c:122:20: warning: unused variable")

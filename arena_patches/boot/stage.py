@@ -16,6 +16,7 @@ from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir, ConfigFailed, placement
 from arena_patches.kbuild.kconfig import BuildConfig
 from arena_patches.kbuild.state import COLD_TIMEOUT
+from arena_patches.core.executor import LocalExecutor, UnitLost
 from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
 from arena_patches.kbuild.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
@@ -142,7 +143,6 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
                  progress=None, executor=None) -> list[BootResult]:
     """One boot per target; each is a unit of the executor (executor.py)."""
     state = BootState(state)
-    from arena_patches.core.executor import LocalExecutor, UnitLost
     ex = executor or LocalExecutor()
     here = isinstance(ex, LocalExecutor)
     if not here:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,12 @@ from typing import Iterator
 from arena_patches.cli import parser
 from arena_patches.core.errors import ArenaPatchesError
 from arena_patches.core.verdicts import EXIT_FINDINGS, EXIT_INFRA, EXIT_INPUT, EXIT_OK, Status, exit_code
-from arena_patches.report import jsonout, text
-from arena_patches.verify import runs
+from arena_patches.demo import expect as demo_expect
+from arena_patches.demo import prepare
+from arena_patches.mail import spec as spec_mod
+from arena_patches.report import files, jsonout, text
+from arena_patches.verify import compose, runs
+from arena_patches.verify.options import BuildOptions, Inputs
 
 __all__ = ["main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INFRA"]
 
@@ -139,7 +144,6 @@ def cmd_tree_import(args) -> int:
 
 def cmd_verify(args) -> int:
     """verify and demo: the stages composed by verify.compose, rendered here."""
-    from arena_patches.verify import compose
     demo = getattr(args, "demo", False) or args.command == "demo"
     with progress() as prog:
         if demo:
@@ -149,11 +153,9 @@ def cmd_verify(args) -> int:
     doc = jsonout.verification(result)
     _show(args, doc, lambda: text.print_verification(result))
     if getattr(args, "report_dir", None):
-        from arena_patches.report import files
         written = files.write(doc, Path(args.report_dir))
         print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
     if getattr(args, "mail", False):
-        from arena_patches.report import files
         print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
     if args.command == "demo":
         return _demo_verdict(args, result, expect)
@@ -163,12 +165,6 @@ def cmd_verify(args) -> int:
 
 
 def _demo(args, prog):
-    import os
-
-    from arena_patches.demo import prepare
-    from arena_patches.mail import spec as spec_mod
-    from arena_patches.verify import compose
-    from arena_patches.verify.options import BuildOptions, Inputs
     d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
     result = compose.verify(Inputs(str(d.spec), str(d.source), str(d.tree), args.work_dir),
                             BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args)), prog)
@@ -176,7 +172,6 @@ def _demo(args, prog):
 
 
 def _demo_verdict(args, result, expect: dict) -> int:
-    from arena_patches.demo import expect as demo_expect
     wrong = demo_expect.mismatches(result, expect)
     for w in wrong:
         print(f"demo: {w}", file=sys.stderr)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status, overall
+from arena_patches.invariants import compiled, evaluate, rules
+from arena_patches.review import compare as versions, track
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
 from arena_patches.verify.options import BuildOptions, Inputs
@@ -93,7 +95,6 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Ve
 
 
 def _invariant_stage(spec, wr, applied, outcomes: list, s=None, cells=()) -> list:
-    from arena_patches.invariants import compiled, evaluate, rules
     rs = rules.from_spec(spec.raw, spec.path)
     if not rs:
         outcomes.append(StageOutcome("invariants", Status.SKIP, "the spec has no [[invariants]]"))
@@ -118,10 +119,9 @@ def _invariant_stage(spec, wr, applied, outcomes: list, s=None, cells=()) -> lis
 
 
 def _diff_stage(s, outcomes: list):
-    from arena_patches.review import compare as versions
     pairs = versions.consecutive(s)
     comps = [versions.compare(s, a, b) for a, b in pairs]
-    reviews = versions.track(s, {(c.from_version, c.to_version): c for c in comps})
+    reviews = track.track(s, {(c.from_version, c.to_version): c for c in comps})
     undoc = [f"v{c.from_version}->v{c.to_version} {p.number}" for c in comps for p in c.patches
              if p.flag is versions.Flag.UNDOCUMENTED]
     open_reviews = [i for i in reviews if i.addressed is False]

@@ -13,7 +13,7 @@ from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
-from arena_patches.review import compare as versions
+from arena_patches.review import compare as versions, track
 from arena_patches.tree import backport as backport_mod
 from arena_patches.tree import debian, repo as tree_mod, tarball
 from arena_patches.tree.apply import VersionResult
@@ -109,7 +109,7 @@ def diff(o: Inputs, from_version: int | None = None, to_version: int | None = No
         pairs = [(a, b)]
     all_pairs = {(a, b): versions.compare(s, a, b) for a, b in versions.consecutive(s)}
     comps = [all_pairs.get((a, b)) or versions.compare(s, a, b) for a, b in pairs]
-    return DiffRun(tuple(comps), tuple(versions.track(s, all_pairs)))
+    return DiffRun(tuple(comps), tuple(track.track(s, all_pairs)))
 
 
 @dataclass(frozen=True)
