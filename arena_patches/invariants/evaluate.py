@@ -9,7 +9,7 @@ from pathlib import Path
 from arena_patches.tree.apply import VersionResult
 from arena_patches.core.verdicts import InvariantVerdict, Status, overall
 from arena_patches.tree.repo import WorkRepo
-from arena_patches.invariants.rules import CompilerReading, Rule, Verdict, evaluate
+from arena_patches.invariants.rules import KIND, CompilerReading, Rule, Verdict, evaluate
 from arena_patches.invariants.sources import CommitFiles, DiskFiles
 
 
@@ -111,7 +111,7 @@ def over_versions(wr: WorkRepo, rules: list[Rule], applied: tuple[VersionResult,
     def judge(rule: Rule, commit: str, base: str) -> Verdict:
         if base not in dialects:
             dialects[base] = files(base)
-        reading = compiled.get((commit, rule.file)) if rule.kind == "parses" else None
+        reading = compiled.get((commit, rule.file)) if KIND[rule.kind].compiler else None
         return evaluate(rule, files(commit).read(rule.file), dialects[base].dialect_for(rule.file), reading)
 
     out = []

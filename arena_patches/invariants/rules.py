@@ -52,15 +52,18 @@ class Kind:
     optional: tuple[str, ...]
     judge: Callable[["Ctx"], "Verdict"]
     in_function: bool  # judged inside `function` (skip when the file has no such function)
+    compiler: bool = False  # takes the build stage's compiler reading where there is one
+    function_regex: bool = False  # its `function` is a regular expression
 
 
 KIND: dict[str, Kind] = {}
 _REGEXES = {"callee", "first", "then", "lock", "after", "pattern", "guard"}
 
 
-def kind(name: str, needs: tuple[str, ...] = (), optional: tuple[str, ...] = (), in_function: bool = True):
+def kind(name: str, needs: tuple[str, ...] = (), optional: tuple[str, ...] = (), in_function: bool = True,
+         compiler: bool = False, function_regex: bool = False):
     def register(judge: Callable[["Ctx"], "Verdict"]):
-        KIND[name] = Kind(name, needs, optional, judge, in_function)
+        KIND[name] = Kind(name, needs, optional, judge, in_function, compiler, function_regex)
         return judge
     return register
 
@@ -111,7 +114,7 @@ def _check(d: dict, args: dict, where: str) -> None:
         raise bad_input(where, "callees must be a list of names")
     if "present" in args and not isinstance(args["present"], bool):
         raise bad_input(where, "present must be true or false")
-    for k in _REGEXES & set(args) | ({"function"} if kind == "btf-flag" else set()):
+    for k in _REGEXES & set(args) | ({"function"} if spec.function_regex else set()):
         v = d.get(k)
         if not isinstance(v, str):
             raise bad_input(where, f"{k} must be a string (a regular expression)")
@@ -175,7 +178,7 @@ def evaluate(rule: Rule, text: str | None, dialect: Dialect | None = None,
     return spec.judge(ctx)
 
 
-@kind("parses", in_function=False)
+@kind("parses", in_function=False, compiler=True)
 def _judge_parses(c: Ctx) -> Verdict:
     return _parses(c.rule, c.text, c.cf, c.compiled)
 
@@ -187,7 +190,7 @@ def _include(c: Ctx) -> Verdict:
         Verdict(Status.FAIL, f"<{h}> is not included")
 
 
-@kind("btf-flag", needs=("function", "flag"), optional=("present",), in_function=False)
+@kind("btf-flag", needs=("function", "flag"), optional=("present",), in_function=False, function_regex=True)
 def _btf_flag(c: Ctx) -> Verdict:
     rule, flags = c.rule, c.cf.btf_flags()
     rx = _rx(rule.function or ".*")
