@@ -112,5 +112,6 @@ def test_the_tree_as_it_is_and_a_hung_build(fake, capsys, monkeypatch):
     (cell,) = doc["results"]
     assert rc == 3 and cell["status"] == "error" and "timed out" in cell["detail"]
     monkeypatch.delenv("FAKELINUX_SLEEP")
+    monkeypatch.setattr(state, "COLD_TIMEOUT", 600.0)
     rc, doc = _build({**fake, "tree": other}, capsys)
     assert rc == 0 and doc["results"][0]["status"] == "pass" and not doc["results"][0]["cached"]
