@@ -42,6 +42,17 @@ class Diagnostic:
         return f"{where}: {self.severity.value}: {self.message}" + (f" [{self.flag}]" if self.flag else "")
 
 
+def as_dict(d: Diagnostic) -> dict:
+    """The one shape of a diagnostic outside Python: the JSON output (report/jsonout.py)
+    and the result cache (state.py) both use it."""
+    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
+            "message": d.message, "flag": d.flag}
+
+
+def from_dict(x: dict) -> Diagnostic:
+    return Diagnostic(x["file"], x["line"], x["column"], x["severity"], x["message"], x["flag"])
+
+
 def relativize(path: str, roots: list[str]) -> str:
     for r in roots:
         r = r.rstrip("/") + "/"

@@ -118,23 +118,14 @@ def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
     return st, False
 
 
-def _diag_dump(d: dg.Diagnostic) -> dict:
-    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
-            "message": d.message, "flag": d.flag}
-
-
-def _diag_load(x: dict) -> dg.Diagnostic:
-    return dg.Diagnostic(x["file"], x["line"], x["column"], x["severity"], x["message"], x["flag"])
-
-
 def _dump_state(s: CommitState) -> dict:
-    return {"ok": s.ok, "errors": [_diag_dump(d) for d in s.errors],
-            "warnings": [_diag_dump(d) for d in s.warnings], "not_built": list(s.not_built),
+    return {"ok": s.ok, "errors": [dg.as_dict(d) for d in s.errors],
+            "warnings": [dg.as_dict(d) for d in s.warnings], "not_built": list(s.not_built),
             "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds}
 
 
 def _load_state(x: dict) -> CommitState:
-    return CommitState(x["ok"], tuple(map(_diag_load, x["errors"])), tuple(map(_diag_load, x["warnings"])),
+    return CommitState(x["ok"], tuple(map(dg.from_dict, x["errors"])), tuple(map(dg.from_dict, x["warnings"])),
                        tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"])
 
 

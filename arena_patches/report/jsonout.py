@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from arena_patches.core.model import Claim, Patch, Person, Reply, Series, Version
+from arena_patches.kbuild import diagnostics as dg
 
 SCHEMA_VERSION = 1
 
@@ -84,8 +85,7 @@ def apply_results(results) -> dict[str, Any]:
 
 
 def diagnostic(d) -> dict[str, Any]:
-    return {"file": d.file, "line": d.line, "column": d.column, "severity": d.severity.value,
-            "message": d.message, "flag": d.flag}
+    return dg.as_dict(d)
 
 
 def build_results(cells, stats) -> dict[str, Any]:

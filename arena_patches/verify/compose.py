@@ -36,10 +36,6 @@ class Verification:
     reviews: tuple = ()
 
     @property
-    def findings(self) -> bool:
-        return any(s.status is Status.FAIL for s in self.stages)
-
-    @property
     def status(self) -> Status:
         """Judged by the stages that look at code: series and diff read only the mails."""
         code = [s.status for s in self.stages if s.name not in ("series", "diff")]
