@@ -46,7 +46,9 @@ def work_dir() -> Path:
     """A persistent work dir for kernel tests: the worktree checkout (86k files) is reused
     across runs; the apply cache is emptied so each run really applies."""
     import shutil
-    w = TEST_CACHE / "work"
+    # ARENA_PATCHES_TEST_WORK: a work dir of one's own beside the shared kernels (two
+    # checkouts of the project testing at once would otherwise wait on one lock)
+    w = Path(os.environ.get("ARENA_PATCHES_TEST_WORK") or TEST_CACHE / "work")
     for cache in w.glob("trees/*/apply-cache"):
         shutil.rmtree(cache)
     return w

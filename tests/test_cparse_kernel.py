@@ -3,6 +3,9 @@
 deleted `;`, `}` and `)` in a seeded sample of real functions are caught; the lock analysis
 runs on every function of 7.x's kernel/bpf without an approximation and finds no leak in
 that correct code (lock helpers are said to be helpers)."""
+import os
+from pathlib import Path
+
 import pytest
 
 from arena_patches.tree import repo as tree_mod
@@ -17,7 +20,7 @@ SWEPT = ("kernel", "mm", "net/core")
 
 def commit_files(kernel, swept=SWEPT):
     # a work dir of its own: reading blobs needs no worktree, and builds may hold the other
-    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), TEST_CACHE / "work-c") as wr:
+    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), Path(os.environ.get("ARENA_PATCHES_TEST_WORK") or TEST_CACHE) / "work-c") as wr:
         files = CommitFiles(wr, wr.resolve("HEAD"), wr.root / "dialects")
         names = [p for p in files._ls(*(d + "/" for d in swept)) if p.endswith(".c")
                  and (swept == SWEPT or p.split("/")[2] in ("kernel", "mm"))]
