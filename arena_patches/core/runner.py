@@ -27,6 +27,16 @@ def reproducer(argv: Sequence[str], cwd: str | None = None,
     return f"(cd {shlex.quote(cwd)} && {line})" if cwd else line
 
 
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child: the caller's, less every GIT_* variable, plus `env`.
+    Inside a git hook (or a shell that exported GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE,
+    GIT_OBJECT_DIRECTORY, GIT_CONFIG_PARAMETERS...) an inherited GIT_* would point the
+    tool's git at the user's tree; only what the tool sets for the call reaches git."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    out.update(env or {})
+    return out
+
+
 class Runner:
     """Runs commands for real. Subclass or replace with FakeRunner in unit tests."""
 
@@ -41,8 +51,7 @@ class Runner:
         argv = [str(a) for a in argv]
         if not argv:
             raise ValueError("empty argv")
-        full_env = dict(os.environ)
-        full_env.update(env or {})
+        full_env = child_env(env)
         start = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -84,7 +93,7 @@ class Runner:
         and is raised; a process that stops reading ends the writing quietly."""
         argv = [str(a) for a in argv]
         start = time.monotonic()
-        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.PIPE,
+        proc = subprocess.Popen(argv, env=child_env(env), stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
             try:
