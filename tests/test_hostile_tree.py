@@ -69,3 +69,110 @@ def test_a_hooks_whole_environment_at_once(world, capsys, monkeypatch):
     rc, doc = _run(["apply", *world.common()], capsys)
     assert rc == 0 and doc["versions"][0]["patches"][0]["status"] == "applied", doc
     assert _state(world) == before
+
+
+# --- 2. links planted at the tool's own files in a work dir ------------------------------------
+
+def _key_root(w: World) -> Path:
+    from arena_patches.tree import repo
+    return w.work / "trees" / repo.tree_key(repo.open_user_tree(w.tree))
+
+
+PLANTS = {  # where a link is planted (relative to work/trees/<key>) -> what it points at
+    "lock": "secret", "user-tree": "secret", ".writable": "secret", "repo.git": "dir",
+    "wt": "dir", "apply-cache": "dir", "wt/apply": "dir", "../../trees": "dir"}
+
+
+@pytest.mark.parametrize("where", sorted(PLANTS))
+def test_a_link_planted_at_the_tools_own_file_is_refused(world, capsys, where):
+    rc, _ = _run(["apply", *world.common()], capsys) if where.startswith("wt/") else (0, None)
+    assert rc == 0
+    root = _key_root(world)
+    plant = (root / where).resolve() if where.startswith("..") else root / where
+    bait = world.outside / "bait"
+    bait.mkdir()
+    target = world.outside / "secret.c" if PLANTS[where] == "secret" else bait
+    plant.parent.mkdir(parents=True, exist_ok=True)
+    if plant.is_dir() and not plant.is_symlink():
+        import shutil
+        shutil.rmtree(plant)
+    elif plant.exists():
+        plant.unlink()
+    os.symlink(target, plant)
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc in (2, 3), doc
+    assert str(plant) in doc["error"]["message"] and "symbolic link" in doc["error"]["message"], doc
+    assert _state(world) == before and list(bait.iterdir()) == []
+
+
+def test_a_hard_link_planted_at_the_lock_is_refused(world, capsys):
+    root = _key_root(world)
+    root.mkdir(parents=True)
+    os.link(world.outside / "secret.c", root / "lock")
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc == 2 and "hard links" in doc["error"]["message"]
+    assert (world.outside / "secret.c").read_text() == SECRET
+
+
+def test_a_worktree_git_file_naming_the_users_repository_is_not_followed(world, capsys):
+    """work/trees/<key>/wt/apply/.git rewritten to name the user's .git: the tool's checkout
+    there would move the user's HEAD and index. The tool makes its worktree anew instead."""
+    assert _run(["apply", *world.common()], capsys)[0] == 0
+    (_key_root(world) / "wt" / "apply" / ".git").write_text(f"gitdir: {world.tree / '.git'}\n")
+    import shutil
+    shutil.rmtree(_key_root(world) / "apply-cache")  # so the worktree is used again
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc == 0 and doc["versions"][0]["patches"][0]["status"] == "applied", doc
+    assert _state(world) == before
+
+
+# --- 3. the default work dir obeys the rule --work-dir obeys ------------------------------------
+
+@pytest.mark.parametrize("var", ["HOME", "XDG_CACHE_HOME", "ARENA_PATCHES_CACHE"])
+def test_a_default_work_dir_inside_the_tree_is_refused(world, capsys, monkeypatch, var):
+    for v in ("HOME", "XDG_CACHE_HOME", "ARENA_PATCHES_CACHE"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("HOME", str(world.root / "home"))
+    monkeypatch.setenv(var, str(world.tree / ("cache" if var != "ARENA_PATCHES_CACHE" else ".git/ap")))
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common()[:6]], capsys)
+    assert rc == 2, doc
+    assert var in doc["error"]["message"] and "inside the tree" in doc["error"]["message"], doc
+    assert _state(world) == before
+
+
+# --- 13. a cache entry copied over another's -----------------------------------------------------
+
+def test_a_cache_entry_copied_over_anothers_is_a_miss(world, capsys):
+    """Series A applies; series B (made on a tree this one lacks) is base-missing. B's apply
+    cache entry replaced by A's must not make B `applied`."""
+    good = world.mbox(mailgen.series(1, 1), "good.mbox")
+    bad_body = mailgen.patch_body(1, 1).replace("1111111..2222222", "abcdef1..2222222").replace(
+        " line one\n+added", " line zero\n+added")
+    bad = world.mbox(_patch_mail("lib/demo.c", body=bad_body), "bad.mbox")
+    rc, doc = _run(["apply", *world.common(bad)], capsys)
+    assert rc == 1 and doc["versions"][0]["patches"][0]["status"] == "base-missing", doc
+    cache = _key_root(world) / "apply-cache"
+    bad_entry = next(cache.glob("*.json"))
+    assert _run(["apply", *world.common(good)], capsys)[0] == 0
+    good_entry = next(f for f in cache.glob("*.json") if f != bad_entry)
+    bad_entry.write_bytes(good_entry.read_bytes())
+    rc, doc = _run(["apply", *world.common(bad)], capsys)
+    assert rc == 1 and doc["versions"][0]["patches"][0]["status"] == "base-missing", doc
+
+
+def test_json_cache_reads_only_under_its_own_key(tmp_path):
+    from arena_patches.core.cache import JsonCache
+    c = JsonCache(tmp_path / "c")
+    c.put("a", {"x": 1})
+    c.put("b", {"x": 2})
+    assert c.get("a") == {"x": 1}
+    c.path("b").write_bytes(c.path("a").read_bytes())
+    assert c.get("b") is None
+    c.path("b").write_text('{"x": 2}')  # an entry without its key
+    assert c.get("b") is None
+    c.path("b").unlink()
+    os.symlink(c.path("a"), c.path("b"))
+    assert c.get("b") is None

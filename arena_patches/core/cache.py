@@ -5,6 +5,10 @@ entries written before this helper existed keep serving), format N > 1 in `<dir>
 so an entry of another format is never misread. A torn, unreadable or malformed entry is
 a miss, never an error (the work is done again); writes are atomic (a temporary file
 renamed), so an interrupted run leaves no half entry for the next one.
+
+Each entry carries its key and is read back only under it: an entry copied over another's
+(or one written before entries carried keys) is a miss, never another input's answer.
+Entries are opened without following links (a link planted in the cache is a miss).
 """
 from __future__ import annotations
 
@@ -27,12 +31,14 @@ class JsonCache:
 
     def get(self, key: str, load: Callable[[Any], T] = lambda x: x) -> T | None:
         """The entry read back through `load`, or None (absent, or not readable as it)."""
-        f = self.path(key)
         try:
-            return load(json.loads(f.read_text()))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            fd = os.open(self.path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                doc = json.loads(f.read())
+            if not isinstance(doc, dict) or doc.get("key") != key or "entry" not in doc:
+                return None
+            return load(doc["entry"])
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
 
     def put(self, key: str, doc: Any) -> None:
@@ -40,7 +46,7 @@ class JsonCache:
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=self.suffix)
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(doc, f)
+                json.dump({"key": key, "entry": doc}, f)
             os.replace(tmp, self.path(key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,8 +1,12 @@
 """Where the tool keeps its cache and work files (never inside the user's tree)."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
+
+from arena_patches.core.errors import UserError
 
 
 def cache_root() -> Path:
@@ -15,6 +19,90 @@ def cache_root() -> Path:
 
 def default_work_dir() -> Path:
     return cache_root() / "work"
+
+
+def default_work_dir_origin() -> str:
+    """The variable that placed the default work dir, as NAME=value (for an error)."""
+    for name in ("ARENA_PATCHES_CACHE", "XDG_CACHE_HOME"):
+        if os.environ.get(name):
+            return f"{name}={os.environ[name]}"
+    return f"HOME={Path.home()}"
+
+
+# The tool's own files under its work dir are made and opened without following links,
+# and checked to be its own: a work dir others can write to (or a key anyone can compute)
+# must not turn "truncate my lock" into "truncate a file outside".
+
+def not_own(path: Path, why: str) -> UserError:
+    return UserError(f"{path}: {why}, not a file of the tool's own (planted?); the tool never "
+                     "follows links among its own files", "remove it, or pass another --work-dir",
+                     str(path))
+
+
+def _check_own(path: Path, st: os.stat_result, want_dir: bool) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise not_own(path, "a symbolic link")
+    if want_dir != stat.S_ISDIR(st.st_mode) or (not want_dir and not stat.S_ISREG(st.st_mode)):
+        raise not_own(path, "a directory" if not want_dir else "not a directory")
+    if st.st_uid != os.geteuid():
+        raise not_own(path, f"owned by uid {st.st_uid}")
+    if not want_dir and st.st_nlink != 1:
+        raise not_own(path, f"a file with {st.st_nlink} hard links")
+
+
+def own_dir(path: Path) -> Path:
+    """`path` made if missing (its parent must exist), then checked: a real directory of ours."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        pass
+    _check_own(path, os.lstat(path), True)
+    return path
+
+
+def open_own(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
+    """A file descriptor on a regular file of ours, opened without following a link."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise not_own(path, "a symbolic link") from None
+        raise
+    try:
+        _check_own(path, os.fstat(fd), False)
+    except UserError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_own(path: Path, data: bytes) -> None:
+    """Written whole through a new temporary file renamed over `path` (a link there is
+    replaced, never followed)."""
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def no_links_in(root: Path, depth: int = 2) -> None:
+    """No symbolic link among the tool's own entries of `root` (and of its subdirectories,
+    `depth` levels down: trees/<key>/wt/<name>, builds/<dir>)."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for e in entries:
+        if e.is_symlink():
+            raise not_own(Path(e.path), "a symbolic link")
+        if depth > 1 and e.is_dir(follow_symlinks=False) and e.name in ("wt", "builds"):
+            no_links_in(Path(e.path), depth - 1)
 
 
 def confined(root: Path, rel: str) -> Path | None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from arena_patches.core.errors import InfraError, bad_input
+from arena_patches.core.errors import InfraError, UserError, bad_input
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import default_work_dir
+from arena_patches.core.paths import (default_work_dir, default_work_dir_origin, no_links_in,
+                                      open_own, own_dir, write_own)
 from arena_patches.core.runner import DEFAULT, Runner
 
 # Commits the tool makes must not depend on who runs it or when: the same patch on the
@@ -29,7 +30,10 @@ TOOL_IDENT = {"GIT_COMMITTER_NAME": "arena-patches", "GIT_COMMITTER_EMAIL": "are
 # must not change what the private clone does: both are shut out, and what the tool needs
 # is set explicitly.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "LC_ALL": "C", "GIT_ADVICE": "0"}
+           "LC_ALL": "C", "GIT_ADVICE": "0",
+           # hooks or an fsmonitor command written into a clone's config never run
+           "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": os.devnull,
+           "GIT_CONFIG_KEY_1": "core.fsmonitor", "GIT_CONFIG_VALUE_1": "false"}
 
 
 def git(runner: Runner, repo: Path | str, *args: str, check: bool = True,
@@ -104,6 +108,8 @@ class WorkRepo:
 
     def _ensure_worktree(self, wt: Path, rev: str) -> None:
         self.git("worktree", "prune", check=False)
+        if (wt / ".git").exists() and not self._ours(wt):
+            remove_tree(wt)  # a .git file naming another repository (the user's?) is not ours
         if (wt / ".git").exists():
             lock = Path(self.git("rev-parse", "--git-path", f"worktrees/{wt.name}/index.lock",
                                  check=False).stdout.strip() or "/nonexistent")
@@ -118,6 +124,18 @@ class WorkRepo:
         wt.parent.mkdir(parents=True, exist_ok=True)
         self.git("worktree", "add", "--quiet", "--detach", "--force", str(wt), rev,
                  timeout=1800)
+
+    def _ours(self, wt: Path) -> bool:
+        """Is wt a worktree of the private clone: its .git a plain file naming repo.git/worktrees/X?"""
+        try:
+            fd = open_own(wt / ".git", os.O_RDONLY)
+        except (OSError, UserError):
+            return False
+        with os.fdopen(fd) as f:
+            text = f.read(4096)
+        if not text.startswith("gitdir: "):
+            return False
+        return Path(text[8:].strip()).resolve().parent == (self.repo / "worktrees").resolve()
 
     def _clean(self, wt: Path) -> None:
         if (wt / ".git").exists():
@@ -138,17 +156,22 @@ def tree_key(user: UserTree) -> str:
 def work_repo(user: UserTree, work_dir: Path | None = None,
               runner: Runner = DEFAULT) -> Iterator[WorkRepo]:
     """Open (creating or refreshing) the private clone; hold the work dir's lock meanwhile."""
-    root = (work_dir or default_work_dir()) / "trees" / tree_key(user)
-    for inside in (user.path, user.gitdir) if work_dir is not None else ():
+    base = work_dir or default_work_dir()
+    named = f"--work-dir {work_dir}" if work_dir else default_work_dir_origin()
+    where = "" if work_dir else f" (the default work dir {base})"
+    root = base / "trees" / tree_key(user)
+    # the rule holds for the default too: HOME or XDG_CACHE_HOME inside the tree is refused
+    for inside in (user.path, user.gitdir):
         if root.resolve().is_relative_to(inside.resolve()):
-            raise bad_input(f"--work-dir {work_dir}", f"is inside the tree {inside}: the tool never "
-                            "writes into the user's tree", "pass a directory outside it")
+            raise bad_input(named, f"is inside the tree {inside}{where}: the tool never "
+                            "writes into the user's tree", "pass a --work-dir outside it")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / ".writable").touch()
+        base.mkdir(parents=True, exist_ok=True)
+        own_dir(own_dir(base / "trees") / tree_key(user))
+        no_links_in(root)
+        os.close(open_own(root / ".writable"))
     except OSError as e:
-        raise bad_input(f"--work-dir {work_dir or default_work_dir()}",
-                        f"cannot hold the tool's work ({e.strerror or e}: {e.filename or root})",
+        raise bad_input(named, f"cannot hold the tool's work{where} ({e.strerror or e}: {e.filename or root})",
                         "pass a writable directory (or none: ~/.cache/arena-patches/work)")
     with _locked(root / "lock"):
         repo = root / "repo.git"
@@ -172,7 +195,7 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
         if not head or git(runner, repo, "update-ref", "--no-deref", "HEAD", head, check=False).returncode != 0:
             raise InfraError(f"{user.path}: its HEAD cannot be read into the private clone in {repo}",
                              "remove that directory and run again")
-        (root / "user-tree").write_text(str(user.path) + "\n")
+        write_own(root / "user-tree", (str(user.path) + "\n").encode())
         yield wr
 
 
@@ -191,7 +214,7 @@ LOCK_WAIT = float(os.environ.get("ARENA_PATCHES_LOCK_WAIT", "900"))
 def _locked(path: Path) -> Iterator[None]:
     """The work dir's lock: a second run on the same work dir waits for the first (up to
     LOCK_WAIT seconds, then an infrastructure error naming the holder)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_own(path)
     try:
         deadline = time.monotonic() + LOCK_WAIT
         while True:
