@@ -176,3 +176,27 @@ def test_json_cache_reads_only_under_its_own_key(tmp_path):
     c.path("b").unlink()
     os.symlink(c.path("a"), c.path("b"))
     assert c.get("b") is None
+
+
+# --- 14. a base-commit only the work dir's private clone holds ------------------------------------
+
+def _verdict(doc: dict) -> list:
+    return [(v["base_rule"], v["base"], [p["status"] for p in v["patches"]]) for v in doc["versions"]]
+
+
+def test_a_base_commit_only_in_the_private_clone_is_not_used(world, capsys, tmp_path):
+    """Series A applied in a work dir leaves its commit in the private clone; series B names
+    that commit as its base-commit. A fresh and a used work dir must give B the same verdict."""
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc == 0
+    private = doc["versions"][0]["patches"][0]["commit"]
+    b = mailgen.series(1, 1)
+    b[0].body += f"\nbase-commit: {private}\n"
+    b[1].body = b[1].body.replace("Does a thing.", "Does another thing.").replace(
+        "+added by patch 1 of v1", "+added again")
+    src = world.mbox(b, "b.mbox")
+    rc_used, used = _run(["apply", *world.common(src)], capsys)
+    fresh_argv = [*world.common(src)[:6], "--work-dir", str(tmp_path / "fresh-work")]
+    rc_fresh, fresh = _run(["apply", *fresh_argv], capsys)
+    assert (rc_used, _verdict(used)) == (rc_fresh, _verdict(fresh))
+    assert used["versions"][0]["base_rule"] != "base-commit" and private not in used["versions"][0]["base"]

@@ -184,7 +184,7 @@ def classify_hunks(wr: WorkRepo, wt: Path, p: Patch) -> list[HunkResult]:
 def backport(wr: WorkRepo, v: Version, upstream: Path | None = None, base: str | None = None,
              progress=None) -> tuple[str, list[BackportPatch]]:
     """Apply version v onto the stable tree (HEAD, or `base`) patch by patch."""
-    target = wr.resolve(base or "HEAD")
+    target = wr.resolve_user(base or "HEAD")
     results: list[BackportPatch] = []
     total = max([v.total] + [p.number for p in v.patches])
     with wr.worktree("backport", target) as wt:

@@ -94,11 +94,11 @@ def _matches(wr: WorkRepo, commit: str, wanted: dict[str, str]) -> bool:
 
 def choose_base(wr: WorkRepo, v: Version, flag: str | None = None) -> BaseChoice:
     if flag:
-        sha = wr.resolve(flag)
+        sha = wr.resolve_user(flag)
         if not sha:
             raise bad_input(f"--base {flag}", f"no such commit in {wr.user.path}")
         return BaseChoice(sha, BaseRule.FLAG, f"--base {flag}")
-    if v.base_commit and (sha := wr.resolve(v.base_commit)):
+    if v.base_commit and (sha := wr.resolve_user(v.base_commit)):
         return BaseChoice(sha, BaseRule.BASE_COMMIT, f"base-commit: {v.base_commit}")
     guess = _blob_guess(wr, v)
     if guess:

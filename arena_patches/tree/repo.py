@@ -86,8 +86,20 @@ class WorkRepo:
         return r.stdout.strip() if r.returncode == 0 else None
 
     def has_object(self, abbrev: str) -> bool:
-        r = self.git("rev-parse", "--verify", "--quiet", f"{abbrev}^{{blob}}", check=False)
+        """Is the blob in the user's tree (the clone also holds the tool's own commits)?"""
+        r = git(self.runner, self.user.path, "rev-parse", "--verify", "--quiet", f"{abbrev}^{{blob}}",
+                check=False)
         return r.returncode == 0
+
+    def resolve_user(self, rev: str) -> str | None:
+        """`rev` as a commit of the user's tree: the private clone also holds the commits of
+        every series applied in this work dir, and a base-commit naming one of those must
+        not be found (a fresh work dir would not find it)."""
+        sha = self.resolve(rev)
+        if sha is None:
+            return None
+        r = git(self.runner, self.user.path, "cat-file", "-e", f"{sha}^{{commit}}", check=False)
+        return sha if r.returncode == 0 else None
 
     def user_head(self) -> str:
         return git(self.runner, self.user.path, "rev-parse", "HEAD").stdout.strip()
@@ -240,7 +252,7 @@ def _locked(path: Path) -> Iterator[None]:
 def merge_messages(wr: WorkRepo, title: str, merge: str | None = None) -> list[tuple[str, str]]:
     """(commit, message) of merge commits that carry the series' cover letter."""
     found: list[tuple[str, str]] = []
-    if merge and (sha := wr.resolve(merge)):
+    if merge and (sha := wr.resolve_user(merge)):
         found.append((sha, wr.git("log", "-1", "--format=%B", sha).stdout))
     r = wr.git("log", "--merges", "-F", f"--grep={title}", "-n", "20", "--format=%H%x00%B%x1e",
                "HEAD", check=False, timeout=120)
