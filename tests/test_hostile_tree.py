@@ -200,3 +200,36 @@ def test_a_base_commit_only_in_the_private_clone_is_not_used(world, capsys, tmp_
     rc_fresh, fresh = _run(["apply", *fresh_argv], capsys)
     assert (rc_used, _verdict(used)) == (rc_fresh, _verdict(fresh))
     assert used["versions"][0]["base_rule"] != "base-commit" and private not in used["versions"][0]["base"]
+
+
+# --- 15. git format-patch --binary ----------------------------------------------------------------
+
+def test_binary_patches_from_git_format_patch_apply(world, capsys, tmp_path):
+    """A binary hunk ends with a blank line; cutting the signature must not take it away."""
+    clone = tmp_path / "author"
+    gittree.run(tmp_path, "clone", "-q", str(world.tree), str(clone))
+    blob = bytes(range(256)) * 3 + b"\0tail"
+    (clone / "lib" / "blob.bin").write_bytes(blob)
+    gittree.run(clone, "add", "-A")
+    gittree.run(clone, "commit", "-q", "-m", "demo: add a blob")
+    (clone / "lib" / "blob.bin").write_bytes(blob[:500] + b"changed" + blob[500:])
+    gittree.run(clone, "commit", "-q", "-am", "demo: change the blob")
+    gittree.run(clone, "format-patch", "-q", "--binary", "--thread", "--cover-letter", "-2", "-o",
+                str(tmp_path / "fp"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "s.mbox").write_bytes(b"".join(
+        f.read_bytes().replace(b"*** SUBJECT HERE ***", b"demo: a series").rstrip(b"\n") + b"\n\n"
+        for f in sorted((tmp_path / "fp").iterdir())))
+    assert b"GIT binary patch" in (src / "s.mbox").read_bytes()
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common(src)], capsys)
+    assert rc == 0, doc
+    assert [p["status"] for p in doc["versions"][0]["patches"]] == ["applied", "applied"], doc
+    head = doc["versions"][0]["head"]
+    from arena_patches.tree import repo
+    root = _key_root(world)
+    shown = repo.git(repo.DEFAULT, root / "repo.git", "cat-file", "blob", f"{head}:lib/blob.bin",
+                     encoding="latin-1").stdout.encode("latin-1")
+    assert shown == (clone / "lib" / "blob.bin").read_bytes()
+    assert _state(world) == before

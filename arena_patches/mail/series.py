@@ -75,6 +75,9 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
         diff = diff[:sig + 1]
     if diff and not diff.endswith("\n"):
         diff += "\n"  # split_body_parts strips the newline before the signature
+    # ... and the blank line that ends a binary hunk (git apply: "corrupt binary patch")
+    if "\nGIT binary patch\n" in diff[diff.rfind("diff --git "):] and not diff.endswith("\n\n"):
+        diff += "\n"
     files: list[FileStat] = []
     try:
         for pf in unidiff.PatchSet(diff):
