@@ -233,3 +233,36 @@ def test_binary_patches_from_git_format_patch_apply(world, capsys, tmp_path):
                      encoding="latin-1").stdout.encode("latin-1")
     assert shown == (clone / "lib" / "blob.bin").read_bytes()
     assert _state(world) == before
+
+
+# --- 16. Received: dates ----------------------------------------------------------------------------
+
+def _commit_time(w: World, commit: str) -> str:
+    from arena_patches.tree import repo
+    return repo.git(repo.DEFAULT, _key_root(w) / "repo.git", "log", "-1", "--format=%ad",
+                    "--date=raw", commit).stdout.strip()
+
+
+def test_received_dates_mixing_zones_do_not_make_a_mail_unreadable(world, capsys):
+    recv = (("Received", "from a by b; Mon, 17 Nov 2025 16:02:00 -0000"),
+            ("Received", "from c by d; Mon, 17 Nov 2025 16:03:00 +0000"),
+            ("Received", "from e by f; not a date at all"))
+    rc, doc = _run(["apply", *world.common(world.mbox(_patch_mail("lib/demo.c", recv)))], capsys)
+    assert rc == 0 and doc["versions"][0]["patches"][0]["status"] == "applied", doc
+
+
+def test_a_forged_received_date_is_not_the_commit_date(world, capsys):
+    forged = (("Received", "from x by y; Sat, 01 Jan 2033 00:00:00 +0000"),)
+    mails = _patch_mail("lib/demo.c", forged, date="Mon, 17 Nov 2025 16:01:44 +0100")
+    rc, doc = _run(["apply", *world.common(world.mbox(mails))], capsys)
+    assert rc == 0, doc
+    assert _commit_time(world, doc["versions"][0]["head"]) == "1763391704 +0000"
+
+
+def test_without_a_readable_date_the_latest_received_is_the_commit_date(world, capsys):
+    recv = (("Received", "from a by b; Mon, 17 Nov 2025 16:02:00 -0000"),
+            ("Received", "from c by d; Mon, 17 Nov 2025 16:03:00 +0000"))
+    mails = _patch_mail("lib/demo.c", recv, date="sometime on a Tuesday")
+    rc, doc = _run(["apply", *world.common(world.mbox(mails))], capsys)
+    assert rc == 0, doc
+    assert _commit_time(world, doc["versions"][0]["head"]) == "1763395380 +0000"

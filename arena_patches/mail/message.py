@@ -5,7 +5,9 @@ Anything that is not readable mail becomes a Problem naming the file; it never r
 """
 from __future__ import annotations
 
+import datetime
 import email.errors
+import email.utils
 import hashlib
 import re
 from email.message import EmailMessage
@@ -48,7 +50,7 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
             msgid = f"{hashlib.sha256(raw).hexdigest()[:24]}@{SYNTHETIC_DOMAIN}"
         name, addr = lu.msg_get_author(msg)
         body = lu.msg_get_payload(msg, strip_signature=False)
-        when = lu.msg_get_date(msg)
+        when = _when(msg)
         irt = _msgids(str(msg.get("In-Reply-To", "") or ""))
         refs = _msgids(" ".join(str(r) for r in msg.get_all("References", []) or []))
     except (email.errors.MessageError, ValueError, TypeError, LookupError, IndexError) as e:
@@ -62,6 +64,26 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
         revision_inferred=ls.revision_inferred, counter=ls.counter, expected=ls.expected,
         counters_inferred=ls.counters_inferred, resend=ls.resend, title=ls.subject,
         has_diff=bool(_DIFF_RE.search(body)))
+
+
+def _date(text: str) -> datetime.datetime | None:
+    try:
+        d = email.utils.parsedate_to_datetime(text)
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None
+    # "-0000" (no zone known) parses naive; taken as UTC, so all dates compare
+    return d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)
+
+
+def _when(msg: EmailMessage) -> datetime.datetime | None:
+    """The author's Date: (what git am records). Received: headers are written by any relay
+    (and can be forged): only a mail without a readable Date: takes the latest of them."""
+    date = _date(str(msg.get("Date", "") or ""))
+    if date is not None:
+        return date
+    stamps = [d for r in msg.get_all("Received", []) or [] if ";" in str(r)
+              if (d := _date(str(r).rsplit(";", 1)[1].strip()))]
+    return max(stamps, default=None)
 
 
 def split_mbox(data: bytes) -> list[bytes]:
