@@ -266,3 +266,34 @@ def test_without_a_readable_date_the_latest_received_is_the_commit_date(world, c
     rc, doc = _run(["apply", *world.common(world.mbox(mails))], capsys)
     assert rc == 0, doc
     assert _commit_time(world, doc["versions"][0]["head"]) == "1763395380 +0000"
+
+
+# --- 17. a mail git refuses as commit metadata ------------------------------------------------------
+
+def _two_versions(w: World, bad: dict) -> Path:
+    """v1 carries the hostile metadata in its patch mail, v2 is ordinary."""
+    v1, v2 = mailgen.series(1, 1), mailgen.series(2, 1)
+    p = v1[1]
+    v1[1] = mailgen.Mail(p.msgid, bad.get("subject", p.subject), bad.get("body", p.body), p.in_reply_to,
+                         p.references, sender=bad.get("sender", p.sender))
+    return w.mbox(v1 + v2)
+
+
+METADATA = {
+    "nul_in_subject": {"subject": "=?utf-8?q?[PATCH_1/1]_demo:_a=00b?="},
+    "sender_name_only_brackets": {"sender": '"<>" <jane@example.org>'},
+    "sender_name_only_crud": {"sender": '"<.,;:>" <>'},
+    "nul_in_the_message": {"body": mailgen.patch_body(1, 1, msg="Does\0 a thing.")},
+    "in_body_from_only_brackets": {"body": "From: <> <>\n\n" + mailgen.patch_body(1, 1)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(METADATA))
+def test_metadata_git_refuses_is_made_safe_and_the_other_versions_go_on(world, capsys, name):
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common(_two_versions(world, METADATA[name]))], capsys)
+    assert rc in (0, 1), doc
+    statuses = {v["version"]: [p["status"] for p in v["patches"]] for v in doc["versions"]}
+    assert statuses[2] == ["applied"], doc
+    assert statuses[1] == ["applied"], doc
+    assert _state(world) == before

@@ -127,16 +127,30 @@ def _conflicts(p: Patch, output: str) -> tuple[Conflict, ...]:
     return tuple(uniq) or tuple(Conflict(f, None) for f in p.paths)
 
 
+# git strips these from the ends of a name and refuses a name left empty
+_CRUD = " .,:;<>\"\\'"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f<>]")
+
+
+def _ident(p: Patch) -> tuple[str, str]:
+    """The author as git will take it: a stranger's From: may hold NUL, newlines or a name
+    of nothing but `<>`; git refuses those (exit 128) and the whole run was lost."""
+    email = _CONTROL.sub("", p.author.email).strip(_CRUD)
+    name = _CONTROL.sub("", p.author.name).strip(_CRUD)
+    return name or email.split("@")[0].strip(_CRUD) or "unknown", email
+
+
 def _commit(wt: Path, wr: WorkRepo, p: Patch) -> str:
     # the Date: header comes from a stranger: git gets the parsed time, never the raw text
     when = f"@{int(p.timestamp)} +0000" if p.timestamp and p.timestamp > 0 else "@0 +0000"
-    env = {**TOOL_IDENT, "GIT_AUTHOR_NAME": p.author.name or p.author.email,
-           "GIT_AUTHOR_EMAIL": p.author.email, "GIT_AUTHOR_DATE": when,
+    name, email = _ident(p)
+    env = {**TOOL_IDENT, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": when,
            "GIT_COMMITTER_DATE": when}
     msg = f"{p.subject}\n\n{p.commit_message}".rstrip() + "\n\n"
     msg += "".join(f"{k}: {v}\n" for k, v in p.trailers) + f"Link: <{p.message_id}>\n"
+    # git refuses a NUL in a commit message; the mail keeps it, the commit shows U+FFFD
     git(wr.runner, wt, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-",
-        env=env, input=msg.encode())
+        env=env, input=msg.replace("\0", "\ufffd").encode("utf-8", "replace"))
     return git(wr.runner, wt, "rev-parse", "HEAD").stdout.strip()
 
 
