@@ -297,3 +297,44 @@ def test_metadata_git_refuses_is_made_safe_and_the_other_versions_go_on(world, c
     assert statuses[2] == ["applied"], doc
     assert statuses[1] == ["applied"], doc
     assert _state(world) == before
+
+
+# --- 4. a patch that turns a file into a link out of the tree -------------------------------------------
+
+def _format_patch(w: World, tmp: Path, change) -> Path:
+    """A real `git format-patch` series of one patch made by `change(clone)` on the user's tree."""
+    clone = tmp / "author"
+    gittree.run(tmp, "clone", "-q", str(w.tree), str(clone))
+    change(clone)
+    gittree.run(clone, "add", "-A")
+    gittree.run(clone, "commit", "-q", "-m", "demo: patch number 1")
+    gittree.run(clone, "format-patch", "-q", "--thread", "--cover-letter", "-1", "-o", str(tmp / "fp"))
+    src = tmp / "src"
+    src.mkdir()
+    (src / "s.mbox").write_bytes(b"".join(
+        f.read_bytes().replace(b"*** SUBJECT HERE ***", b"demo: a series").rstrip(b"\n") + b"\n\n"
+        for f in sorted((tmp / "fp").iterdir())))
+    return src
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative", "through-a-new-link"])
+def test_a_patch_leaving_a_link_out_of_the_tree_is_refused(world, capsys, tmp_path, how):
+    def change(clone):
+        (clone / "lib" / "demo.c").unlink()
+        if how == "absolute":
+            os.symlink(world.outside / "secret.c", clone / "lib" / "demo.c")
+        elif how == "relative":
+            os.symlink("../" * 12 + str(world.outside / "secret.c").lstrip("/"), clone / "lib" / "demo.c")
+        else:  # a harmless link to the top, and one through it: "up/../../.." reads as inside
+            os.symlink("..", clone / "lib" / "up")
+            os.symlink("up/" + "../" * 12 + str(world.outside / "secret.c").lstrip("/"),
+                       clone / "lib" / "demo.c")
+    src = _format_patch(world, tmp_path, change)
+    before = _state(world)
+    rc, doc = _run(["apply", *world.common(src)], capsys)
+    p = doc["versions"][0]["patches"][0]
+    assert rc == 1 and p["status"] == "refused" and "lib/demo.c" in p["detail"], doc
+    rc, _ = _run(["verify", *world.common(src), "--no-build", "--no-boot", "--mail"], capsys)
+    out = capsys.readouterr()
+    assert "SECRET" not in json.dumps(doc) + out.out + out.err
+    assert _state(world) == before

@@ -7,9 +7,10 @@ the same ids and later stages can cache by them.
 """
 from __future__ import annotations
 
-import json
-import re
 import hashlib
+import json
+import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -163,10 +164,10 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | N
     diff = p.diff.encode()
     plain = git(wr.runner, wt, "apply", "--index", "--verbose", "-", input=diff, check=False)
     if plain.returncode == 0:
-        return PatchResult(p.number, ApplyStatus.APPLIED, _commit(wt, wr, p))
+        return _links_out(wr, wt, p) or PatchResult(p.number, ApplyStatus.APPLIED, _commit(wt, wr, p))
     three = git(wr.runner, wt, "apply", "--index", "--3way", "-", input=diff, check=False)
     if three.returncode == 0:
-        return PatchResult(p.number, ApplyStatus.APPLIED_3WAY, _commit(wt, wr, p))
+        return _links_out(wr, wt, p) or PatchResult(p.number, ApplyStatus.APPLIED_3WAY, _commit(wt, wr, p))
     git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
     # Only the version's own base counts: a later patch's pre-image is made by the
     # earlier patches, and a mismatch there is a conflict within the series.
@@ -186,6 +187,27 @@ def apply_patch(wr: WorkRepo, wt: Path, p: Patch, base_blobs: dict[str, str] | N
                     key=lambda l: "patch failed" not in l)
     first = errors[0] if errors else (plain.stderr.strip().splitlines() or ["git apply failed"])[0]
     return PatchResult(p.number, ApplyStatus.CONFLICT, None, conflicts, first)
+
+
+def _links_out(wr: WorkRepo, wt: Path, p: Patch) -> PatchResult | None:
+    """A patch that leaves a symbolic link resolving outside the tree (a built kernel/a.c
+    turned into a link to ~/.ssh/id_rsa: the next build reads it and prints it in its
+    errors) is refused here, before any commit exists for a build to check out. Judged
+    by where each link the patch touched resolves on disk, through the links on the way."""
+    changed = git(wr.runner, wt, "diff", "--cached", "--name-only", "-z", "--no-renames",
+                  check=False).stdout.split("\0")
+    root = wt.resolve()
+    out = []
+    for path in filter(None, changed):
+        f = wt / path
+        if f.is_symlink() and not Path(os.path.realpath(f)).is_relative_to(root):
+            out.append(Conflict(path, None))
+    if not out:
+        return None
+    git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
+    return PatchResult(p.number, ApplyStatus.REFUSED, None, tuple(out),
+                       "refused: the patch leaves a symbolic link out of the tree at "
+                       + ", ".join(c.file for c in out))
 
 
 def _apply_files(wr: WorkRepo, wt: Path, p: Patch, missing: dict[str, str]) -> PatchResult | None:
@@ -210,6 +232,9 @@ def _apply_files(wr: WorkRepo, wt: Path, p: Patch, missing: dict[str, str]) -> P
     if not done or not left or any(not x.endswith("is not in the tree)") for x in left):
         git(wr.runner, wt, "reset", "--quiet", "--hard", check=False)
         return None
+    refused = _links_out(wr, wt, p)
+    if refused:
+        return refused
     commit = _commit(wt, wr, p)
     return PatchResult(p.number, ApplyStatus.PARTIAL, commit, detail=(
         f"partial: applied {', '.join(done)}; left out {', '.join(left)}"),
