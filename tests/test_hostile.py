@@ -409,6 +409,36 @@ def tarball_symlink_leaving(w):
 
 
 @case
+def tarball_symlink_chain_leaving(w):
+    f = _tar(w, KERNEL + [("linux-7.0/deep/er/s", None, "../.."), ("linux-7.0/t", None, "deep/er/s/..")])
+    return ["tree", "import", str(f), str(w.root / "dest")], {0}, "linux-7.0/t: a link out of the tree"
+
+
+@case
+def tarball_symlink_chain_before_its_link(w):
+    f = _tar(w, KERNEL + [("linux-7.0/t", None, "deep/er/s/../secret"), ("linux-7.0/deep/er/s", None, "../..")])
+    return ["tree", "import", str(f), str(w.root / "dest")], {0}, "linux-7.0/t: a link out of the tree"
+
+
+@case
+def tarball_symlink_loop(w):
+    f = _tar(w, KERNEL + [("linux-7.0/a", None, "b/x"), ("linux-7.0/b", None, "a/x")])
+    return ["tree", "import", str(f), str(w.root / "dest")], {0}, "linux-7.0/a: a link out of the tree"
+
+
+@case
+def tarball_dot_component(w):
+    f = _tar(w, KERNEL + [("linux-7.0/lib/./x.c", b"x\n", None), ("linux-7.0/lib//y.c", b"y\n", None)])
+    return ["tree", "import", str(f), str(w.root / "dest")], {0}, '"created": true'
+
+
+@case
+def tarball_git_dir_in_another_case(w):
+    f = _tar(w, KERNEL + [("linux-7.0/sub/.GIT/config", b"[core]\n", None), ("linux-7.0/.git./HEAD", b"x\n", None)])
+    return ["tree", "import", str(f), str(w.root / "dest")], {0}, ".GIT/config: git's own files"
+
+
+@case
 def tarball_not_a_tarball(w):
     f = w.root / "k.tar.xz"
     f.write_bytes(b"not a tarball at all\n" * 10)

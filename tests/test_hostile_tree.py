@@ -338,3 +338,44 @@ def test_a_patch_leaving_a_link_out_of_the_tree_is_refused(world, capsys, tmp_pa
     out = capsys.readouterr()
     assert "SECRET" not in json.dumps(doc) + out.out + out.err
     assert _state(world) == before
+
+
+# --- 5, 6. tree import: links judged by where they resolve, DEST never half-made -----------------------
+
+KERNEL = [("linux-7.0/Makefile", b"VERSION = 7\n", None), ("linux-7.0/lib/demo.c", DEMO.encode(), None)]
+
+
+def test_import_normalises_dot_components_and_links_resolving_out_stay_out(world):
+    from arena_patches.tree import tarball
+    f = _tar(world, KERNEL + [("linux-7.0/lib/./x.c", b"x\n", None), ("linux-7.0/deep/er/s", None, "../.."),
+                              ("linux-7.0/t", None, "deep/er/s/.."), ("linux-7.0/ok", None, "deep/er/s/lib")])
+    dest = world.root / "dest"
+    sha, created, left = tarball.import_tarball(f, dest)
+    assert created and left == ("linux-7.0/t: a link out of the tree (deep/er/s/..)",)
+    assert (dest / "lib" / "x.c").read_text() == "x\n" and (dest / "ok" / "demo.c").read_text() == DEMO
+    assert not (dest / "t").exists() and not (dest / "t").is_symlink()
+    for link in dest.rglob("*"):
+        if link.is_symlink():
+            assert Path(os.path.realpath(link)).is_relative_to(dest.resolve()), link
+    assert tarball.import_tarball(f, dest)[:2] == (sha, False)
+
+
+def test_a_failed_import_leaves_no_dest_and_the_next_import_makes_it(world, monkeypatch):
+    from arena_patches.core.errors import InfraError
+    from arena_patches.tree import tarball
+    f = _tar(world, KERNEL)
+    dest = world.root / "dest"
+    real = tarball.git
+
+    def checkout_fails(runner, repo, *args, **kw):
+        if args[0] == "checkout":
+            raise InfraError("git exited 128: checkout")
+        return real(runner, repo, *args, **kw)
+    monkeypatch.setattr(tarball, "git", checkout_fails)
+    with pytest.raises(InfraError):
+        tarball.import_tarball(f, dest)
+    assert not dest.exists() and list(world.root.glob(".dest.*")) == []
+    monkeypatch.setattr(tarball, "git", real)
+    sha, created, _ = tarball.import_tarball(f, dest)
+    assert created and gittree.run(dest, "status", "--porcelain") == ""
+    assert (dest / "lib" / "demo.c").read_text() == DEMO

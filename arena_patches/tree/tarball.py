@@ -6,6 +6,7 @@ message lists them.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -47,7 +48,7 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
     Idempotent: a dest already holding this tarball's import is left as it is. Members
     outside the tree (`../`, absolute), git's own files (`.git/`) and links leading out of
     the tree are never imported; the commit message lists them (so does the answer)."""
-    tarball, dest = Path(tarball), Path(dest)
+    tarball, dest = Path(tarball), Path(os.path.abspath(dest))
     if not tarball.is_file():
         raise bad_input(str(tarball), "no such file",
                         "Debian's kernel source: apt-get install linux-source-6.12")
@@ -62,27 +63,38 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
         raise bad_input(str(dest), "exists and is not a directory", "choose a new DEST")
     if dest.exists() and any(dest.iterdir()):
         raise bad_input(str(dest), "exists and is not empty")
-    dest.mkdir(parents=True, exist_ok=True)
-    git(runner, dest, "init", "--quiet", "--initial-branch=main")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # made whole beside DEST, then renamed onto it: DEST is either absent (or as empty as
+    # it was) or a complete import, never half-made (a later run would call it imported)
+    work = dest.with_name(f".{dest.name}.importing-{os.getpid()}")
+    remove_tree(work)
     try:
-        mtime = int(tarball.stat().st_mtime)
-        # fast-import reads the stream straight from tarfile: nothing is extracted to
-        # disk before the one commit exists
-        r = runner.feed(["git", "-C", str(dest), "fast-import", "--quiet", "--done"],
-                        lambda out: _stream_tar(tarball, out, digest, mtime, progress), env=GIT_ENV)
-        if r.returncode != 0:
-            raise InfraError(f"git fast-import failed importing {tarball}", r.stderr.strip()[-1000:])
+        work.mkdir()
+        sha, msg = _import_into(work, tarball, digest, checkout, runner, progress)
+        os.rename(work, dest)
     except (tarfile.TarError, EOFError, OSError) as e:
-        remove_tree(dest)
+        remove_tree(work)
         raise bad_input(str(tarball), f"not a readable source tarball ({e})")
     except BaseException:
-        remove_tree(dest)  # an interrupted import leaves nothing half-made
+        remove_tree(work)  # an interrupted or failed import leaves nothing half-made
         raise
-    sha = git(runner, dest, "rev-parse", "refs/heads/main").stdout.strip()
-    if checkout:
-        git(runner, dest, "checkout", "--quiet", "-f", "main", timeout=1800)
-    msg = git(runner, dest, "log", "-1", "--format=%B", sha).stdout
     return Imported(sha, True, _left_out(msg))
+
+
+def _import_into(work: Path, tarball: Path, digest: str, checkout: bool, runner: Runner,
+                 progress) -> tuple[str, str]:
+    git(runner, work, "init", "--quiet", "--initial-branch=main")
+    mtime = int(tarball.stat().st_mtime)
+    # fast-import reads the stream straight from tarfile: nothing is extracted to
+    # disk before the one commit exists
+    r = runner.feed(["git", "-C", str(work), "fast-import", "--quiet", "--done"],
+                    lambda out: _stream_tar(tarball, out, digest, mtime, progress), env=GIT_ENV)
+    if r.returncode != 0:
+        raise InfraError(f"git fast-import failed importing {tarball}", r.stderr.strip()[-1000:])
+    sha = git(runner, work, "rev-parse", "refs/heads/main").stdout.strip()
+    if checkout:
+        git(runner, work, "checkout", "--quiet", "-f", "main", timeout=1800)
+    return sha, git(runner, work, "log", "-1", "--format=%B", sha).stdout
 
 
 def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress) -> str:
@@ -91,6 +103,7 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
     with tarfile.open(tarball, mode="r|*") as tf:
         for member in tf:
             files.take(tf, member)
+        files.finish()
         # a stream cut short exactly at a member boundary looks like the archive's end to
         # tarfile: read the compressed rest, whose own end marker must be there
         while tf.fileobj.read(1 << 20):
@@ -127,31 +140,48 @@ class _Members:
         self.version_fields: dict[bytes, bytes] = {}
         self.marks: dict[str, tuple[int, str]] = {}
         self.left: list[str] = []
+        self.links: dict[str, tuple[str, str]] = {}  # path -> (member name, link text)
         self.mark = 0
 
     def take(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = member.name.split("/", 1)
         if len(parts) < 2 or not parts[1]:
             return
-        path = parts[1].rstrip("/")
-        if ".." in path.split("/") or path.startswith("/") or member.name.startswith("/"):
+        # `lib/./x.c`, `lib//x.c`: the same file as lib/x.c (git refuses such a path)
+        words = [w for w in parts[1].split("/") if w not in ("", ".")]
+        path = "/".join(words)
+        if not path:
+            return
+        if ".." in words or member.name.startswith("/"):
             self.left.append(f"{member.name}: outside the tree")
-        elif ".git" in path.split("/"):
+        elif any(_gitlike(w) for w in words):
             self.left.append(f"{member.name}: git's own files")
         elif member.isfile():
             data = tf.extractfile(member).read()
             if path == "Makefile":
                 self.version_fields = {k: v for k, v in _VERSION_RE.findall(data)}
+            self.links.pop(path, None)
             self._blob(path, data, "100755" if member.mode & 0o111 else "100644")
         elif member.issym():
-            if _leaves(path, member.linkname):
-                self.left.append(f"{member.name}: a link out of the tree ({member.linkname})")
-            else:
-                self._blob(path, member.linkname.encode(), "120000")
+            # judged at the end, by where it resolves through every link of the tree
+            self.marks.pop(path, None)
+            self.links[path] = (member.name, member.linkname)
         elif member.islnk():
-            target = member.linkname.split("/", 1)[-1]
+            target = "/".join(w for w in member.linkname.split("/", 1)[-1].split("/") if w not in ("", "."))
             if target in self.marks:
                 self.marks[path] = self.marks[target]
+            elif target in self.links:
+                self.links[path] = (member.name, self.links[target][1])
+
+    def finish(self) -> None:
+        """The links that stay inside the tree, as blobs; the others left out, with why."""
+        targets = {p: link for p, (_, link) in self.links.items()}
+        for path, (name, link) in sorted(self.links.items()):
+            where = _resolve(path.split("/")[:-1], link, targets, [0])
+            if where is None:
+                self.left.append(f"{name}: a link out of the tree ({link})")
+            else:
+                self._blob(path, link.encode(), "120000")
 
     def _blob(self, path: str, data: bytes, mode: str) -> None:
         self.mark += 1
@@ -161,19 +191,37 @@ class _Members:
             self.progress(len(self.marks))
 
 
-def _leaves(path: str, link: str) -> bool:
-    """Does a symlink at `path` (inside the tree) pointing to `link` lead out of the tree?"""
+def _gitlike(word: str) -> bool:
+    """A path component git treats as its own directory (.git, .GIT, `.git.`, NTFS git~1)."""
+    w = word.lower().rstrip(". ")
+    return w == ".git" or w == "git~1"
+
+
+def _resolve(base: list[str], link: str, links: dict[str, str], hops: list[int]) -> list[str] | None:
+    """Where the link text `link` in directory `base` leads, following the tree's links on
+    the way (`t -> deep/er/s/..` with `deep/er/s -> ../..` leaves the tree though its text
+    does not); None when it leaves the tree or loops."""
     if link.startswith("/"):
-        return True
-    depth = len(path.split("/")) - 1
-    for part in link.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
+        return None
+    here = list(base)
+    for word in link.split("/"):
+        if word in ("", "."):
+            continue
+        if word == "..":
+            if not here:
+                return None
+            here.pop()
+            continue
+        here.append(word)
+        inner = links.get("/".join(here))
+        if inner is not None:
+            hops[0] += 1
+            if hops[0] > 40:  # the kernel's own limit on links in a path
+                return None
+            here = _resolve(here[:-1], inner, links, hops)
+            if here is None:
+                return None
+    return here
 
 
 def _fi_path(path: str) -> str:
