@@ -143,6 +143,14 @@ def test_a_default_work_dir_inside_the_tree_is_refused(world, capsys, monkeypatc
     assert _state(world) == before
 
 
+@pytest.mark.parametrize("var", ["HOME", "CCACHE_DIR"])
+def test_a_build_cache_inside_the_tree_is_refused(world, capsys, monkeypatch, var):
+    monkeypatch.delenv("CCACHE_DIR", raising=False)
+    monkeypatch.setenv(var, str(world.tree / "cache"))
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc == 2 and var in doc["error"]["message"] and "inside the tree" in doc["error"]["message"], doc
+
+
 # --- 13. a cache entry copied over another's -----------------------------------------------------
 
 def test_a_cache_entry_copied_over_anothers_is_a_miss(world, capsys):

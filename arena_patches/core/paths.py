@@ -29,6 +29,15 @@ def default_work_dir_origin() -> str:
     return f"HOME={Path.home()}"
 
 
+def ccache_dir() -> Path:
+    """Where kernel builds keep ccache's files (shared by every work dir)."""
+    return Path(os.environ.get("CCACHE_DIR") or Path.home() / ".cache" / "arena-patches-ccache")
+
+
+def ccache_dir_origin() -> str:
+    return f"CCACHE_DIR={os.environ['CCACHE_DIR']}" if os.environ.get("CCACHE_DIR") else f"HOME={Path.home()}"
+
+
 # The tool's own files under its work dir are made and opened without following links,
 # and checked to be its own: a work dir others can write to (or a key anyone can compute)
 # must not turn "truncate my lock" into "truncate a file outside".

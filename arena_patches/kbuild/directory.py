@@ -4,7 +4,6 @@ through it, and its reproducer is exactly the command and environment that ran.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +12,7 @@ from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
 from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
+from arena_patches.core.paths import ccache_dir
 from arena_patches.core.runner import DEFAULT, Runner
 
 # The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
@@ -21,15 +21,11 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
 
 
-def ccache_dir() -> str:
-    return os.environ.get("CCACHE_DIR") or str(Path.home() / ".cache" / "arena-patches-ccache")
-
-
 def make_env(root: Path) -> dict[str, str]:
     """The environment of every kernel make: ccache, a C locale, reproducible build stamps.
     Every work dir lays out its worktrees and O= dirs alike (root/wt/build, root/builds/X):
     with ccache's paths made relative to the root, one work dir's compiles serve another's."""
-    return {"CCACHE_DIR": ccache_dir(), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
+    return {"CCACHE_DIR": str(ccache_dir()), "CCACHE_BASEDIR": str(root), "CCACHE_NOHASHDIR": "1",
             **C_LOCALE, "KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "arena-patches",
             "KBUILD_BUILD_HOST": "arena-patches"}
 

@@ -19,7 +19,8 @@ from typing import Iterator
 
 from arena_patches.core.errors import InfraError, UserError, bad_input
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import (default_work_dir, default_work_dir_origin, no_links_in,
+from arena_patches.core.paths import (ccache_dir, ccache_dir_origin, default_work_dir,
+                                      default_work_dir_origin, no_links_in,
                                       open_own, own_dir, write_own)
 from arena_patches.core.runner import DEFAULT, Runner
 
@@ -177,6 +178,10 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
         if root.resolve().is_relative_to(inside.resolve()):
             raise bad_input(named, f"is inside the tree {inside}{where}: the tool never "
                             "writes into the user's tree", "pass a --work-dir outside it")
+        if ccache_dir().resolve().is_relative_to(inside.resolve()):
+            raise bad_input(ccache_dir_origin(), f"puts the build cache {ccache_dir()} inside the tree "
+                            f"{inside}: the tool never writes into the user's tree",
+                            "set CCACHE_DIR to a directory outside it")
     try:
         base.mkdir(parents=True, exist_ok=True)
         own_dir(own_dir(base / "trees") / tree_key(user))
