@@ -58,6 +58,16 @@ def test_inherited_git_variable_never_reaches_the_users_tree(world, capsys, monk
     assert not (world.tree / ".git" / "objects" / "info" / "alternates").exists()
 
 
+def test_no_child_sees_a_git_variable_the_tool_did_not_set(world, monkeypatch):
+    from arena_patches.core.runner import Runner
+    for name, value in _git_vars(world):
+        monkeypatch.setenv(name, value)
+    seen = Runner().run(["env"], env={"GIT_TERMINAL_PROMPT": "0"}).stdout.splitlines()
+    assert [v for v in seen if v.startswith("GIT_")] == ["GIT_TERMINAL_PROMPT=0"]
+    fed = Runner().feed(["sh", "-c", "env >&2"], lambda out: None).stderr.splitlines()
+    assert [v for v in fed if v.startswith("GIT_")] == []
+
+
 def test_a_hooks_whole_environment_at_once(world, capsys, monkeypatch):
     """What git exports to a pre-push or post-merge hook run in the user's tree."""
     before = _state(world)
@@ -387,3 +397,34 @@ def test_a_failed_import_leaves_no_dest_and_the_next_import_makes_it(world, monk
     sha, created, _ = tarball.import_tarball(f, dest)
     assert created and gittree.run(dest, "status", "--porcelain") == ""
     assert (dest / "lib" / "demo.c").read_text() == DEMO
+
+
+def test_a_built_file_turned_into_a_link_out_is_never_compiled(tmp_path, capsys, monkeypatch):
+    """The attack end to end on the fake kernel: kernel/a.c is built, then a patch makes it a
+    link to a file outside whose text the compiler would print in its errors."""
+    from tests import fakelinux
+    from tests.test_build_fakelinux import BASE, SPEC
+    fakelinux.on_path(monkeypatch)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    tree = fakelinux.tree(tmp_path / "linux", BASE)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("#error SECRET-KEY-MATERIAL\n")
+    spec = tmp_path / "fake.toml"
+    spec.write_text(SPEC.replace("k: fake", "demo: a series"))
+    w = World(tmp_path, tree, tmp_path / "m", spec, tmp_path / "work", outside)
+
+    def change(clone):
+        (clone / "kernel" / "a.c").unlink()
+        os.symlink("../" * 12 + str(outside / "id_rsa").lstrip("/"), clone / "kernel" / "a.c")
+    src = _format_patch(w, tmp_path, change)
+    argv = ["build", "--spec", str(spec), "--tree", str(tree), "--work-dir", str(w.work),
+            "--targets", "x86_64", "--jobs", "2"]
+    before = gittree.snapshot(tree)
+    rc, first = _run(argv, capsys)  # the tree itself: kernel/a.c built
+    assert rc in (0, 1) and first["results"], first
+    rc, doc = _run([*argv, "--source", str(src)], capsys)
+    text = json.dumps(doc)
+    assert "SECRET" not in text and rc in (1, 3), text[-2000:]
+    assert "not applied (refused)" in text, text
+    assert gittree.snapshot(tree) == before

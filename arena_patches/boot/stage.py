@@ -17,6 +17,7 @@ from arena_patches.kbuild.directory import BuildDir, ConfigFailed, placement
 from arena_patches.kbuild.kconfig import BuildConfig
 from arena_patches.kbuild.state import COLD_TIMEOUT
 from arena_patches.core.executor import LocalExecutor, UnitLost
+from arena_patches.core.paths import write_own
 from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
 from arena_patches.kbuild.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
@@ -88,7 +89,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     build_seconds = time.monotonic() - start
     ids = btf.kfunc_ids(bd.out / "vmlinux", set(initramfs.KFUNCS)) if (bd.out / "vmlinux").exists() else {}
     initrd = bd.out / "arena-initramfs.cpio"
-    initrd.write_bytes(initramfs.image((bd.out / "arena-probe").read_bytes(), initramfs.programs(ids)))
+    write_own(initrd, initramfs.image((bd.out / "arena-probe").read_bytes(), initramfs.programs(ids)))
     qargv = qemu.argv(t, bd.out / t.image_path, initrd)
     if progress:
         progress(f"boot {t.name}: QEMU")

@@ -12,7 +12,7 @@ from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
 from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import ccache_dir
+from arena_patches.core.paths import ccache_dir, write_own
 from arena_patches.core.runner import DEFAULT, Runner
 
 # The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
@@ -103,9 +103,10 @@ class BuildDir:
         self.out.mkdir(parents=True, exist_ok=True)
         self._config_step(self.config.base)
         cfg = self.out / ".config"
-        cfg.write_text(merge(cfg.read_text(), self.config.fragment))
+        # the tool's own writes in the work dir never follow a link planted there
+        write_own(cfg, merge(cfg.read_text(), self.config.fragment).encode())
         self._config_step("olddefconfig")
-        stamp.write_text(self.config.key)
+        write_own(stamp, self.config.key.encode())
 
     def _config_step(self, goal: str) -> None:
         r = self.make([goal], CONFIG_TIMEOUT)
@@ -121,7 +122,7 @@ class BuildDir:
 def ccache_counts(runner: Runner = DEFAULT) -> tuple[int, int]:
     """(hits, misses) so far; (0, 0) without ccache."""
     try:
-        out = runner.run(["ccache", "--print-stats"], env={"CCACHE_DIR": ccache_dir()}, timeout=30).stdout
+        out = runner.run(["ccache", "--print-stats"], env={"CCACHE_DIR": str(ccache_dir())}, timeout=30).stdout
     except InfraError:
         return 0, 0
     vals = dict(l.split("\t", 1) for l in out.splitlines() if "\t" in l)
