@@ -153,6 +153,14 @@ def test_a_default_work_dir_inside_the_tree_is_refused(world, capsys, monkeypatc
     assert _state(world) == before
 
 
+def test_the_tools_cache_inside_the_tree_is_refused_with_a_work_dir_outside(world, capsys, monkeypatch):
+    monkeypatch.delenv("ARENA_PATCHES_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(world.tree / "cache"))
+    rc, doc = _run(["apply", *world.common()], capsys)
+    assert rc == 2 and "XDG_CACHE_HOME" in doc["error"]["message"], doc
+    assert not (world.tree / "cache").exists()
+
+
 @pytest.mark.parametrize("var", ["HOME", "CCACHE_DIR"])
 def test_a_build_cache_inside_the_tree_is_refused(world, capsys, monkeypatch, var):
     monkeypatch.delenv("CCACHE_DIR", raising=False)

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from arena_patches.core.errors import InfraError, UserError, bad_input
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import (ccache_dir, ccache_dir_origin, default_work_dir,
+from arena_patches.core.paths import (cache_root, ccache_dir, ccache_dir_origin, default_work_dir,
                                       default_work_dir_origin, no_links_in,
                                       open_own, own_dir, write_own)
 from arena_patches.core.runner import DEFAULT, Runner
@@ -173,15 +173,7 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
     named = f"--work-dir {work_dir}" if work_dir else default_work_dir_origin()
     where = "" if work_dir else f" (the default work dir {base})"
     root = base / "trees" / tree_key(user)
-    # the rule holds for the default too: HOME or XDG_CACHE_HOME inside the tree is refused
-    for inside in (user.path, user.gitdir):
-        if root.resolve().is_relative_to(inside.resolve()):
-            raise bad_input(named, f"is inside the tree {inside}{where}: the tool never "
-                            "writes into the user's tree", "pass a --work-dir outside it")
-        if ccache_dir().resolve().is_relative_to(inside.resolve()):
-            raise bad_input(ccache_dir_origin(), f"puts the build cache {ccache_dir()} inside the tree "
-                            f"{inside}: the tool never writes into the user's tree",
-                            "set CCACHE_DIR to a directory outside it")
+    _outside_the_tree(user, root, named, where)
     try:
         base.mkdir(parents=True, exist_ok=True)
         own_dir(own_dir(base / "trees") / tree_key(user))
@@ -214,6 +206,22 @@ def work_repo(user: UserTree, work_dir: Path | None = None,
                              "remove that directory and run again")
         write_own(root / "user-tree", (str(user.path) + "\n").encode())
         yield wr
+
+
+def _outside_the_tree(user: UserTree, root: Path, named: str, where: str) -> None:
+    """The rule --work-dir obeys holds for every place the tool writes, whichever variable
+    chose it: HOME, XDG_CACHE_HOME, ARENA_PATCHES_CACHE or CCACHE_DIR inside the tree is
+    refused, named."""
+    places = ((root, named, f"is inside the tree {{}}{where}", "pass a --work-dir outside it"),
+              (cache_root(), default_work_dir_origin(), f"puts the tool's cache {cache_root()} inside the tree {{}}",
+               "set XDG_CACHE_HOME or ARENA_PATCHES_CACHE to a directory outside it"),
+              (ccache_dir(), ccache_dir_origin(), f"puts the build cache {ccache_dir()} inside the tree {{}}",
+               "set CCACHE_DIR to a directory outside it"))
+    for inside in (user.path, user.gitdir):
+        for place, what, why, hint in places:
+            if place.resolve().is_relative_to(inside.resolve()):
+                raise bad_input(what, why.format(inside) + ": the tool never writes into the user's tree",
+                                hint)
 
 
 def _alternates_ok(repo: Path, user: UserTree) -> bool:
