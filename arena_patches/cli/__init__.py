@@ -9,6 +9,7 @@ breaks), 2 usage or input error, 3 infrastructure failure or nothing judged.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from arena_patches.core.verdicts import EXIT_FINDINGS, EXIT_INFRA, EXIT_INPUT, E
 from arena_patches.demo import expect as demo_expect
 from arena_patches.demo import prepare
 from arena_patches.mail import spec as spec_mod
-from arena_patches.report import files, jsonout, text
+from arena_patches.report import escape, files, jsonout, text
 from arena_patches.verify import compose, runs
 from arena_patches.verify.options import BuildOptions, Inputs
 
@@ -40,44 +41,112 @@ def progress(enabled: bool = True) -> Iterator:
         yield lambda msg: st.update(msg)
 
 
+class OutputLost(Exception):
+    """stdout cannot take the answer (closed, full): said on stderr, exit 3."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_streams()
     args = parser.build_parser().parse_args(argv)
+    args.dumped = False  # one JSON document per run: an error after the answer adds none
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s: %(message)s")
     try:
-        parser.check(args)
-        return COMMANDS[args.command](args)
-    except ArenaPatchesError as e:
-        return _error(args, e, "input" if e.exit_code == EXIT_INPUT else "infrastructure",
-                      e.hint, getattr(e, "input", None))
-    except KeyboardInterrupt:
-        print("arena-patches: interrupted; a re-run resumes from the cache", file=sys.stderr)
-        return 130
+        try:
+            parser.check(args)
+            rc = COMMANDS[args.command](args)
+        except ArenaPatchesError as e:
+            rc = _error(args, e, "input" if e.exit_code == EXIT_INPUT else "infrastructure",
+                        e.hint, getattr(e, "input", None))
+        except KeyboardInterrupt:
+            _say("interrupted; a re-run resumes from the cache")
+            _error_doc(args, "interrupted", "interrupted; a re-run resumes from the cache", None, None)
+            return 130
+        except BrokenPipeError:
+            _quiet_stdout()
+            return EXIT_OK
+        except OSError as e:
+            rc = _os_error(args, argv, e)
+        _flush()
+        return rc
+    except OutputLost as e:
+        _quiet_stdout()
+        _say(f"stdout cannot take the answer ({e}); nothing was printed")
+        return EXIT_INFRA
+
+
+def _tolerant_streams() -> None:
+    """A character the terminal's encoding lacks ("Łukasz" under PYTHONIOENCODING=latin-1)
+    is shown as an escape, never a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _say(message: str) -> None:
+    if sys.stderr is not None:
+        print(f"arena-patches: {escape.terminal(message)}", file=sys.stderr)
+
+
+def _flush() -> None:
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
     except BrokenPipeError:
-        return EXIT_OK
+        _quiet_stdout()
     except OSError as e:
-        # the last net: a file the run could not read or write, named, never a traceback;
-        # one the user named on the command line is an input error, anything else the machine's
-        given = [a for a in (argv if argv is not None else sys.argv[1:]) if "/" in a]
-        named = e.filename is not None and any(str(e.filename).startswith(a) or a.startswith(str(e.filename))
-                                               for a in given)
-        err = ArenaPatchesError(f"{e.filename or 'a file'}: {e.strerror or e}")
-        err.exit_code = EXIT_INPUT if named else EXIT_INFRA
-        return _error(args, err, "input" if named else "infrastructure", None,
-                      str(e.filename) if e.filename else None)
+        raise OutputLost(e.strerror or str(e)) from None
+
+
+def _quiet_stdout() -> None:
+    """What could not be written is dropped here, not again at exit ("Exception ignored")."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _os_error(args: argparse.Namespace, argv, e: OSError) -> int:
+    # the last net: a file the run could not read or write, named, never a traceback;
+    # one the user named on the command line is an input error, anything else the machine's
+    given = [a for a in (argv if argv is not None else sys.argv[1:]) if "/" in a]
+    named = e.filename is not None and any(str(e.filename).startswith(a) or a.startswith(str(e.filename))
+                                           for a in given)
+    err = ArenaPatchesError(f"{e.filename or 'a file'}: {e.strerror or e}")
+    err.exit_code = EXIT_INPUT if named else EXIT_INFRA
+    return _error(args, err, "input" if named else "infrastructure", None,
+                  str(e.filename) if e.filename else None)
 
 
 def _error(args: argparse.Namespace, e: ArenaPatchesError, kind: str, hint, named) -> int:
-    print(f"arena-patches: error: {e}", file=sys.stderr)
-    if getattr(args, "json", False):  # a script reading stdout still gets a document
-        jsonout.dump({"schema": jsonout.SCHEMA_VERSION, "error": {
-            "kind": kind, "message": e.message, "hint": hint, "input": named}})
+    _say(f"error: {e}")
+    _error_doc(args, kind, e.message, hint, named)
     return e.exit_code
+
+
+def _error_doc(args: argparse.Namespace, kind: str, message: str, hint, named) -> None:
+    """With --json, a script reading stdout still gets a document, and only one."""
+    if getattr(args, "json", False) and not getattr(args, "dumped", False):
+        _dump(args, {"schema": jsonout.SCHEMA_VERSION, "error": {
+            "kind": kind, "message": message, "hint": hint, "input": named}})
+
+
+def _dump(args: argparse.Namespace, doc) -> None:
+    args.dumped = True
+    try:
+        jsonout.dump(doc)
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:  # closed (ValueError: I/O on a closed file) or full
+        raise OutputLost(getattr(e, "strerror", None) or str(e)) from None
 
 
 def _show(args: argparse.Namespace, doc, render) -> None:
     if args.json:
-        jsonout.dump(doc)
+        _dump(args, doc)
     else:
         render()
 
@@ -123,7 +192,7 @@ def cmd_check(args) -> int:
     if run.judged:
         doc["commit"] = run.judged  # the user's HEAD as it was when the run began
         if not args.json:
-            print(f"judged {args.tree} at {run.judged}", file=sys.stderr)
+            print(escape.terminal(f"judged {args.tree} at {run.judged}"), file=sys.stderr)
     _show(args, doc, lambda: text.print_invariants(run.results))
     return exit_code(run.outcomes)
 
@@ -151,10 +220,10 @@ def cmd_verify(args) -> int:
         else:
             result = compose.verify(parser.inputs(args), parser.build_options(args), prog)
     doc = jsonout.verification(result)
+    lost = _reports(args, doc)  # before the answer: its failure is part of the one document
     _show(args, doc, lambda: text.print_verification(result))
-    if getattr(args, "report_dir", None):
-        written = files.write(doc, Path(args.report_dir))
-        print("reports: " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if lost:
+        return EXIT_INFRA
     if getattr(args, "mail", False):
         print(files.mail(doc), file=sys.stderr if args.json else sys.stdout)
     if args.command == "demo":
@@ -162,6 +231,21 @@ def cmd_verify(args) -> int:
     if result.status is Status.SKIP and not args.json:
         print("verify: nothing was judged (every stage skipped): the gate cannot say good", file=sys.stderr)
     return exit_code([result.status])
+
+
+def _reports(args, doc: dict) -> bool:
+    """Write --report-dir's files; a failure (a full disk) is said on stderr and in the
+    document (`reports_error`), and each file is left whole, old or new."""
+    if not getattr(args, "report_dir", None):
+        return False
+    try:
+        written = files.write(doc, Path(args.report_dir))
+    except OSError as e:
+        doc["reports_error"] = f"{e.filename or args.report_dir}: {e.strerror or e}"
+        _say(f"error: the reports were not written: {doc['reports_error']}")
+        return True
+    print(escape.terminal("reports: " + ", ".join(str(p) for p in written)), file=sys.stderr)
+    return False
 
 
 def _demo(args, prog):
@@ -174,7 +258,7 @@ def _demo(args, prog):
 def _demo_verdict(args, result, expect: dict) -> int:
     wrong = demo_expect.mismatches(result, expect)
     for w in wrong:
-        print(f"demo: {w}", file=sys.stderr)
+        print(escape.terminal(f"demo: {w}"), file=sys.stderr)
     if not args.json:
         print("demo: every planted failure was found where it was planted" if not wrong
               else "demo: the tool did not find what the demo plants", file=sys.stderr)

@@ -154,6 +154,11 @@ def check(args: argparse.Namespace) -> None:
     if jobs is not None and jobs < 1:
         raise bad_input(f"--jobs {jobs}", "must be 1 or more")
     executor_of(args)  # --executor/--ray-address judged by the one place that reads them
+    for opt in ("targets", "boot_targets"):
+        v = getattr(args, opt, None)
+        if v is not None and not [n for n in v.split(",") if n.strip()]:
+            raise bad_input(f"--{opt.replace('_', '-')} {v!r}", "names no target",
+                            "a comma list such as x86_64,arm64; leave the option out for the spec's")
     rd = getattr(args, "report_dir", None)
     if rd:
         p = Path(rd)

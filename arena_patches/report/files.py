@@ -3,22 +3,50 @@ version/patch/target, per boot, per invariant), report.md, report.html (one file
 and the reply a maintainer would post on the list (--mail)."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jinja2
 
 from arena_patches.core.verdicts import Status
+from arena_patches.report import escape, jsonout
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TROUBLE = {s.value for s in Status if s.is_trouble}
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              autoescape=jinja2.select_autoescape(["html"]),
-                              trim_blocks=True, lstrip_blocks=True)
+def _diagnostic_line(e: dict) -> str:
+    return f"{e['file']}{':' + str(e['line']) if e['line'] else ''}: {e['severity']}: {e['message']}"
+
+
+class Verbatim(str):
+    """Text a template made safe itself (a Markdown code span): finalize leaves it alone."""
+
+
+def _env(fmt: str) -> jinja2.Environment:
+    """One environment per format, and in it the one place that format escapes: HTML by
+    autoescape (every template, whatever its name), Markdown and the mail by finalize,
+    which every {{ }} passes through."""
+    if fmt == "html":  # controls too: a page shows them as \x1b rather than hide them
+        return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                                  trim_blocks=True, lstrip_blocks=True,
+                                  finalize=lambda v: escape.terminal(v) if type(v) is str else v)
+    inert = escape.markdown if fmt == "md" else escape.terminal
+
+    def finalize(v):
+        if v is None or isinstance(v, (Verbatim, int, float)):
+            return "" if v is None else v
+        return inert(str(v))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, finalize=finalize)
+    env.filters["diagnostic_line"] = _diagnostic_line
+    env.filters["code"] = lambda v, block=False: Verbatim(escape.markdown_code(str(v), block))
+    env.filters["header"] = lambda v: Verbatim(escape.header(str(v)))
+    return env
 
 
 def _case(suite: ET.Element, classname: str, name: str, status: str, message: str = "",
@@ -51,8 +79,7 @@ def junit(doc: dict) -> str:
     if doc.get("build"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: build")
         for c in doc["build"]["results"]:
-            lines = "\n".join(f"{e['file']}{':' + str(e['line']) if e['line'] else ''}: "
-                               f"{e['severity']}: {e['message']}"
+            lines = "\n".join(_diagnostic_line(e)
                               for e in c["errors"] + c["inherited_errors"] + c["new_warnings"])
             _case(s, f"build.v{c['version']}.{c['target']}", f"patch {c['patch']}", c["status"],
                   c["detail"] or (c["errors"][0]["message"] if c["errors"] else c["status"]),
@@ -76,8 +103,18 @@ def junit(doc: dict) -> str:
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
         suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
         suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    _xml_safe(root)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _xml_safe(root: ET.Element) -> None:
+    """JUnit's one place: every text, tail and attribute made XML 1.0, after the tree is built."""
+    for el in root.iter():
+        el.text = escape.xml(el.text) if el.text else el.text
+        el.tail = escape.xml(el.tail) if el.tail else el.tail
+        for k, v in el.attrib.items():
+            el.set(k, escape.xml(v))
 
 
 def build_grid(doc: dict) -> tuple[list[str], list[dict]]:
@@ -102,23 +139,41 @@ def _context(doc: dict) -> dict:
 
 
 def markdown(doc: dict) -> str:
-    return _env().get_template("report.md.j2").render(**_context(doc))
+    return _env("md").get_template("report.md.j2").render(**_context(doc))
 
 
 def html_page(doc: dict) -> str:
-    return _env().get_template("report.html.j2").render(**_context(doc))
+    return _env("html").get_template("report.html.j2").render(**_context(doc))
 
 
 def mail(doc: dict) -> str:
-    return _env().get_template("reply.txt.j2").render(**_context(doc))
+    return _env("mail").get_template("reply.txt.j2").render(**_context(doc))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A temp file beside `path`, synced, then renamed over it: a reader (or a full disk)
+    sees the previous file or the new one, never a part."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write(doc: dict, out: Path) -> list[Path]:
+    """Every report rendered first, then each written atomically: a template or encoding
+    failure writes nothing, a full disk leaves each file whole (old or new)."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {"report.json": json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
-             "junit.xml": junit(doc), "report.md": markdown(doc), "report.html": html_page(doc)}
+    files = {"report.json": jsonout.text(doc), "junit.xml": junit(doc), "report.md": markdown(doc),
+             "report.html": html_page(doc)}
     for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
+        write_atomically(out / name, text)
     return [out / n for n in files]
 
 

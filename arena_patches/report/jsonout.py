@@ -67,10 +67,23 @@ def series(s: Series) -> dict[str, Any]:
         "ignored_message_ids": list(s.ignored)}
 
 
+def text(doc: dict[str, Any], encoding: str = "utf-8") -> str:
+    """The document as text the encoding can carry: non-ASCII as itself where it can, as
+    \\u escapes where it cannot (a file name that is not UTF-8, a latin-1 stdout)."""
+    out = json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    try:
+        out.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        out = json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=True) + "\n"
+    return out
+
+
 def dump(doc: dict[str, Any], out=None) -> None:
     out = out or sys.stdout
-    json.dump(doc, out, indent=2, sort_keys=False, ensure_ascii=False)
-    out.write("\n")
+    if out is None:  # fd 1 was closed before the run began
+        raise OSError(9, "stdout is closed")
+    out.write(text(doc, getattr(out, "encoding", None) or "utf-8"))
+    out.flush()
 
 
 def apply_results(results) -> dict[str, Any]:

@@ -1,26 +1,46 @@
-"""Human-readable tables (rich). Colour only when stdout is a terminal."""
+"""Human-readable tables (rich). Colour only when stdout is a terminal.
+
+Untrusted text is never rich markup: the console reads no markup at all, colour comes
+from styled() pieces, and every string the console renders is made terminal-safe
+(escape.terminal) where it becomes rich text, before any width is measured."""
 from __future__ import annotations
 
 import sys
 
-from rich.markup import escape as esc
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from arena_patches.core.model import Series
 
 from arena_patches.core.verdicts import HunkStatus, Status
+from arena_patches.report import escape
+
+
+class _InertConsole(Console):
+    """The terminal's one place: every str rendered (print arguments, table cells and
+    titles) passes here, as text, with its control characters shown, not obeyed."""
+
+    def render_str(self, text: str, **kw) -> Text:
+        kw["markup"] = False
+        return super().render_str(escape.terminal(text), **kw)
+
+
+def styled(*parts) -> Text:
+    """Coloured text without markup: each part a str or a (str, style) pair."""
+    return Text.assemble(*((escape.terminal(p[0]), p[1]) if isinstance(p, tuple) else escape.terminal(p)
+                           for p in parts))
 
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 120)
+    return _InertConsole(file=stream, highlight=False, soft_wrap=False, markup=False,
+                         width=None if stream.isatty() else 120)
 
 
 def series_table(s: Series) -> Table:
     n = max([v.total for v in s.versions] + [0])
-    t = Table(title=esc(f"{s.info.title}  ({s.info.list or '?'}, base {s.info.base_tree or '?'})"))
+    t = Table(title=(f"{s.info.title}  ({s.info.list or '?'}, base {s.info.base_tree or '?'})"))
     t.add_column("version")
     t.add_column("cover")
     for k in range(1, n + 1):
@@ -32,13 +52,13 @@ def series_table(s: Series) -> Table:
         for k in range(1, n + 1):
             p = v.patch(k)
             if p:
-                cells.append("[green]✓[/]" + ("[yellow]r[/]" if p.resent_ids else ""))
+                cells.append(styled(("✓", "green"), ("r" if p.resent_ids else "", "yellow")))
             elif k <= v.total:
-                cells.append("[red]missing[/]")
+                cells.append(styled(("missing", "red")))
             else:
                 cells.append("")
         claims = sum(1 for c in s.claims if c.to_version == v.version)
-        t.add_row(f"v{v.version}", "✓" if v.cover else "[red]missing[/]", *cells,
+        t.add_row(f"v{v.version}", "✓" if v.cover else styled(("missing", "red")), *cells,
                   str(claims), str(len(v.replies)))
     return t
 
@@ -47,7 +67,7 @@ def print_series(s: Series, con: Console | None = None) -> None:
     con = con or console()
     con.print(series_table(s))
     for p in s.problems:
-        con.print(f"[yellow]warning:[/] {esc(p.origin)}: {esc(p.message)}")
+        con.print(styled(("warning:", "yellow"), f" {p.origin}: {p.message}"))
     if s.claims:
         con.print(f"{len(s.claims)} changelog claims; "
                   f"{sum(len(v.replies) for v in s.versions)} review replies "
@@ -65,13 +85,13 @@ def print_apply(results, con: Console | None = None) -> None:
     for k in range(1, n + 1):
         t.add_column(f"{k}/{n}", justify="center")
     for r in results:
-        cells = [f"[{p.status.style}]{p.status.value}[/]" for p in r.patches]
+        cells = [styled((p.status.value, p.status.style)) for p in r.patches]
         t.add_row(f"v{r.version}", f"{r.base[:12]} ({r.base_rule.value})", *cells,
                   *[""] * (n - len(cells)))
     con.print(t)
     for r in results:
         for w in r.warnings:
-            con.print(f"[yellow]warning:[/] {esc(w)}")
+            con.print(styled(("warning:", "yellow"), f" {w}"))
         for p in r.patches:
             if p.status.is_notable:
                 con.print(f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}: {p.detail}", markup=False)
@@ -94,7 +114,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         cells_ = []
         for name in targets:
             c = by.get((v, k, name))
-            cells_.append(f"[{c.status.style}]{c.word}[/]" if c else "")
+            cells_.append(styled((c.word, c.status.style)) if c else "")
         t.add_row("tree" if v is None else f"v{v} {k}", *cells_)
     con.print(t)
     if any(c.keeps_parent_errors for c in cells):
@@ -103,8 +123,8 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         if c.status in (Status.WARN, Status.ERROR) or (c.status is Status.FAIL and c.errors) or \
                 (c.status is Status.FAIL and not c.inherited):
             where = "tree" if c.version is None else f"v{c.version} {c.patch}"
-            con.print(f"[bold]{where} {c.target}[/] {c.status.value}"
-                      + (f": {esc(c.detail)}" if c.detail else ""))
+            con.print(styled((f"{where} {c.target}", "bold"), f" {c.status.value}"
+                             + (f": {c.detail}" if c.detail else "")))
             for d in c.errors[:5]:
                 con.print(f"    {d}", markup=False)
             for d in c.inherited[:2]:
@@ -116,7 +136,7 @@ def print_build(cells, stats, con: Console | None = None) -> None:
     skipped = {c.target: c.detail for c in cells if c.status is Status.SKIP and c.commit is None
                and "install" in c.detail}
     for name, why in skipped.items():
-        con.print(f"[dim]{name} skipped: {esc(why)}[/]")
+        con.print(styled((f"{name} skipped: {why}", "dim")))
     con.print(f"compiler invocations {stats.compiler_invocations}, cached results "
               f"{stats.cached_results}, ccache hits {stats.ccache_hits}/"
               f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
@@ -134,7 +154,7 @@ def print_boot(results, con: Console | None = None) -> None:
     for r in results:
         p = r.probe or {}
         word = {k: getattr(p.get(k), "value", p.get(k)) or "-" for k in PROBE_COLUMNS}
-        t.add_row(r.target, r.state.value, f"[{r.status.style}]{r.status.value}[/]",
+        t.add_row(r.target, r.state.value, styled((r.status.value, r.status.style)),
                   *(word[k] for k in PROBE_COLUMNS),
                   f"{r.boot_seconds:.1f}" if r.boot_seconds else "-")
     con.print(t)
@@ -158,8 +178,8 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
             t.add_column(col)
         for p in c.patches:
             claims = "; ".join(x.text + (f" ({x.asked_by})" if x.asked_by else "") for x in p.claims)
-            t.add_row(f"{p.number}", p.change.value, f"[{_FLAG_STYLE[p.flag.value]}]{p.flag.value}[/]",
-                      esc(claims[:160]) or "-")
+            t.add_row(f"{p.number}", p.change.value, styled((p.flag.value, _FLAG_STYLE[p.flag.value])),
+                      claims[:160] or "-")
         con.print(t)
         for x in c.series_claims:
             con.print(f"  series-wide: {x.text}", markup=False)
@@ -173,9 +193,9 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
     for col in ("version", "patch", "kind", "from", "issue", "addressed"):
         t.add_column(col)
     for i in reviews:
-        word = {True: "[green]yes[/]", False: "[red]no[/]", None: "[dim]unknown[/]"}[i.addressed]
+        word = styled({True: ("yes", "green"), False: ("no", "red"), None: ("unknown", "dim")}[i.addressed])
         t.add_row(f"v{i.reply.version}", str(i.reply.patch or "cover"), i.reply.kind.value,
-                  esc(i.reply.sender.name or i.reply.sender.email), esc(i.issue[:90]), word)
+                  i.reply.sender.name or i.reply.sender.email, i.issue[:90], word)
     con.print(t)
 
 
@@ -190,9 +210,9 @@ def print_invariants(results, con: Console | None = None) -> None:
     t.add_column("verdict")
     for r in results:
         by = {(c.version, c.patch): c for c in r.cells}
-        cells = [f"[{by[c].status.style}]{by[c].status.value}[/]" if c in by else ""
+        cells = [styled((by[c].status.value, by[c].status.style)) if c in by else ""
                  for c in cols]
-        t.add_row(esc(r.rule.id), *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
+        t.add_row(r.rule.id, *cells, f"v{r.rule.claimed_in} {r.rule.patch or ''}".strip()
                   if r.rule.claimed_in else "-", r.verdict)
     con.print(t)
     for r in results:
@@ -207,7 +227,7 @@ def print_backport_run(run, con: Console | None = None) -> None:
     con = con or console()
     con.print(f"backport of v{run.version} onto {run.to} ({run.target[:12]})", markup=False)
     for p in run.patches:
-        con.print(f"[{p.status.style}]{p.number}: {p.status.value}[/] {esc(p.detail)}")
+        con.print(styled((f"{p.number}: {p.status.value}", p.status.style), f" {p.detail}"))
         for h in p.hunks:
             if h.status is HunkStatus.FAILED:
                 con.print(f"    {h.file} {h.header}: {h.klass.value if h.klass else '-'}", markup=False)
@@ -219,12 +239,13 @@ def print_backport_run(run, con: Console | None = None) -> None:
         print_build(run.build.cells, run.build.stats, con)
 
 
-def print_imported(got, dest: str, suite: str) -> None:
+def print_imported(got, dest: str, suite: str, con: Console | None = None) -> None:
+    con = con or console()
     if got.package:
-        print(f"{got.package.package} {got.package.version} ({suite}): {got.tarball}")
-    print(f"{dest}: {'imported' if got.created else 'already imported'} as {got.commit}")
+        con.print(f"{got.package.package} {got.package.version} ({suite}): {got.tarball}")
+    con.print(f"{dest}: {'imported' if got.created else 'already imported'} as {got.commit}")
     for x in got.left_out:
-        print(f"  left out: {x}")
+        con.print(f"  left out: {x}")
 
 
 def print_verification(v, con: Console | None = None) -> None:
@@ -241,4 +262,4 @@ def print_verification(v, con: Console | None = None) -> None:
     if v.comparisons or v.reviews:
         print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
-        con.print(f"[{s.status.style}]{s.status.value:5}[/] {s.name}: {s.reason}")
+        con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"))
