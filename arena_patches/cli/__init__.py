@@ -33,7 +33,7 @@ __all__ = ["main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INFRA"]
 @contextmanager
 def progress(enabled: bool = True) -> Iterator:
     """A live status line on stderr when it is a terminal; silent otherwise."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled or sys.stderr is None or not sys.stderr.isatty():
         yield lambda msg: None
         return
     con = text.console(stderr=True)
@@ -147,8 +147,13 @@ def _dump(args: argparse.Namespace, doc) -> None:
 def _show(args: argparse.Namespace, doc, render) -> None:
     if args.json:
         _dump(args, doc)
-    else:
+        return
+    try:
         render()
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # rendering only writes: stdout is full or gone
+        raise OutputLost(e.strerror or str(e)) from None
 
 
 def cmd_series(args) -> int:

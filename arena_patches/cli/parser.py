@@ -147,9 +147,17 @@ def executor_of(args: argparse.Namespace):
     return executor.make(getattr(args, "executor", None), getattr(args, "ray_address", None))
 
 
+_PATHS = ("spec", "source", "tree", "work_dir", "to", "upstream", "files", "config", "report_dir",
+          "base", "version", "tarball", "dest")
+
+
 def check(args: argparse.Namespace) -> None:
     """What can be judged before any work: a bad option is said at once, never after a
     long run (a report dir that is a file would otherwise lose the run's report)."""
+    for opt in _PATHS:  # "" is no path: it must not read as "not given" further on
+        v = getattr(args, opt, None)
+        if isinstance(v, str) and not v.strip():
+            raise bad_input(f"--{opt.replace('_', '-')} {v!r}", "is empty")
     jobs = getattr(args, "jobs", None)
     if jobs is not None and jobs < 1:
         raise bad_input(f"--jobs {jobs}", "must be 1 or more")

@@ -57,7 +57,14 @@ def resolve(arg: str | None, series_fragment: tuple[str, ...]) -> BuildConfig:
     p = Path(arg)
     if not p.is_file():
         raise bad_input(f"--config {arg}", f"neither one of {', '.join(BASES)} nor a fragment file")
-    return BuildConfig(p.stem, "tinyconfig", series_fragment + parse_fragment(p.read_text(), str(p)))
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad_input(f"--config {arg}", f"is not UTF-8 text (byte {e.start})",
+                        "kconfig fragments are ASCII: save it as UTF-8") from None
+    except OSError as e:
+        raise bad_input(f"--config {arg}", f"cannot be read ({e.strerror or e})") from None
+    return BuildConfig(p.stem, "tinyconfig", series_fragment + parse_fragment(text, str(p)))
 
 
 def merge(dot_config: str, fragment: tuple[str, ...]) -> str:

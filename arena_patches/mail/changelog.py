@@ -15,20 +15,23 @@ from dataclasses import dataclass
 
 from arena_patches.core.model import Claim, VersionLink
 
-_V = r"[vV]?(\d+)"
+# numbers are read to 9 digits at most: a 5,000-digit "v99…9" is not a version header
+# (int() would refuse it), it is prose
+_N = r"(?<!\d)\d{1,9}(?!\d)"
+_V = rf"[vV]?({_N})"
 _ARROW = r"\s*(?:->|-->|→|=>|\.\.|to|-)\s*"
 _HDR_RANGE = re.compile(
     rf"^\s*(?:changes\s+(?:in|from|since|between)?\s*|changelog\s*:?\s*)?{_V}{_ARROW}{_V}\s*:?\s*$", re.I)
 _HDR_SINCE = re.compile(rf"^\s*changes\s+(?:since|from)\s+{_V}\s*:?\s*$", re.I)
 _HDR_IN = re.compile(rf"^\s*changes\s+(?:in|for)\s+{_V}\s*:?\s*$", re.I)
-_HDR_BARE = re.compile(r"^\s*[vV](\d+)\s*:\s*$")
-_LINK = re.compile(r"^\s*[vV](\d+)\s*:\s*(?:https?://\S+?/)([^/\s]+@[^/\s]+?)/?\s*$")
+_HDR_BARE = re.compile(rf"^\s*[vV]({_N})\s*:\s*$")
+_LINK = re.compile(rf"^\s*[vV]({_N})\s*:\s*(?:https?://\S+?/)([^/\s]+@[^/\s]+?)/?\s*$")
 # "[PATCH 2/4]:" names patch 2 of 4; "Patch 2/3:" (no brackets) names patches 2 and 3.
-_PATCH_HDR_TAG = re.compile(r"^\s*\[PATCH[^\]]*?\s(\d+)/\d+\]\s*:?\s*$", re.I)
+_PATCH_HDR_TAG = re.compile(rf"^\s*\[PATCH[^\]]*?\s({_N})/\d+\]\s*:?\s*$", re.I)
 _PATCH_HDR = re.compile(
-    r"^\s*patch(?:es)?\s*\#?(\d+(?:\s*(?:/|,|and|&)\s*\d+)*)\s*:\s*$", re.I)
+    rf"^\s*patch(?:es)?\s*\#?({_N}(?:\s*(?:/|,|and|&)\s*{_N})*)\s*:\s*$", re.I)
 _BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*)$")
-_PATCH_IN_TEXT = re.compile(r"\bpatch(?:es)?\s+#?(\d+)(?:\s*(?:/|and|&|,)\s*(\d+))?", re.I)
+_PATCH_IN_TEXT = re.compile(rf"\bpatch(?:es)?\s+#?({_N})(?:\s*(?:/|and|&|,)\s*({_N}))?", re.I)
 _ASKER = re.compile(r"\(([^()]{1,40})\)\s*\.?\s*$")
 _NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*$")
 
@@ -41,7 +44,7 @@ class _Open:
 
 
 def _patch_list(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", text))
+    return tuple(int(n) for n in re.findall(_N, text))
 
 
 def _asker(text: str) -> tuple[str, str | None]:

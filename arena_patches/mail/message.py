@@ -21,6 +21,13 @@ _DIFF_RE = re.compile(r'^(diff --git "?a/|--- "?a/\S.*\n\+\+\+ "?b/)', re.MULTIL
 _HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:", re.MULTILINE)
 # A format-patch file carries no Message-ID; give it a stable one from its bytes.
 SYNTHETIC_DOMAIN = "arena-patches.invalid"
+# Bounds on what a stranger's mail may make the reader do: MIME containers (the parser
+# recurses once per level; a patch mail has a handful) and digits of a subject tag's
+# numbers (int() refuses 4,300; a version has a few).
+MAX_MULTIPARTS = 64
+MAX_TAG_DIGITS = 9
+_MULTIPART = re.compile(rb"content-type:\s*multipart/", re.I)
+_LONG_TAG_NUMBER = re.compile(rf"\[[^\]]*\d{{{MAX_TAG_DIGITS + 1}}}[^\]]*\]")
 
 
 def _msgids(value: str | None) -> list[str]:
@@ -42,6 +49,8 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
         return Problem(origin, "empty message")
     if not looks_like_mail(raw):
         return Problem(origin, "not a mail message (no From/Subject/Message-ID header)")
+    if len(_MULTIPART.findall(raw, 0, 1 << 20)) > MAX_MULTIPARTS:
+        return Problem(origin, f"unreadable mail: more than {MAX_MULTIPARTS} nested MIME parts")
     try:
         msg: EmailMessage = lu.parse_message(raw)
         subject = lu.clean_header(str(msg.get("Subject", "") or ""))
@@ -53,8 +62,14 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
         when = _when(msg)
         irt = _msgids(str(msg.get("In-Reply-To", "") or ""))
         refs = _msgids(" ".join(str(r) for r in msg.get_all("References", []) or []))
-    except (email.errors.MessageError, ValueError, TypeError, LookupError, IndexError) as e:
-        return Problem(origin, f"unreadable mail: {e}")
+    except (email.errors.MessageError, ValueError, TypeError, LookupError, IndexError,
+            RecursionError) as e:
+        return Problem(origin, f"unreadable mail: {str(e)[:200]}")
+    if "\x00" in (name or "") + (addr or ""):
+        return Problem(origin, f"unreadable mail: a NUL character in its From header ({msgid})")
+    if _LONG_TAG_NUMBER.search(subject):
+        return Problem(origin, f"unreadable subject tag: a number of more than {MAX_TAG_DIGITS} "
+                               f"digits ({msgid})")
     ls = b4.LoreSubject(subject)
     return Message(
         message_id=msgid, subject=subject, sender=Person(name or "", addr or ""),

@@ -100,6 +100,10 @@ def load(spec: str | None = None) -> SeriesSpec:
                         f"specs shipped: {', '.join(sorted(p.stem for p in SPEC_DIR.glob('*.toml')))}")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise bad_input(str(path), f"not a valid TOML series spec ({e})")
+    except RecursionError:  # tomllib recurses per level: the interpreter's depth is the bound
+        raise bad_input(str(path), "not a usable series spec: nested too deep") from None
+    except ValueError as e:  # a 5,000-digit integer
+        raise bad_input(str(path), f"not a usable series spec ({str(e)[:120]})") from None
     except OSError as e:  # a directory, unreadable, ...
         raise bad_input(str(path), f"cannot be read as a series spec ({e.strerror or e})")
     return from_dict(data, str(path))

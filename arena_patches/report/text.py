@@ -5,6 +5,7 @@ from styled() pieces, and every string the console renders is made terminal-safe
 (escape.terminal) where it becomes rich text, before any width is measured."""
 from __future__ import annotations
 
+import errno
 import sys
 
 from rich.console import Console
@@ -34,6 +35,8 @@ def styled(*parts) -> Text:
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
+    if stream is None:  # the descriptor was closed before the run began
+        raise OSError(errno.EBADF, f"{'stderr' if stderr else 'stdout'} is closed")
     return _InertConsole(file=stream, highlight=False, soft_wrap=False, markup=False,
                          width=None if stream.isatty() else 120)
 

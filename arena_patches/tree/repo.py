@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -232,16 +233,35 @@ def _alternates_ok(repo: Path, user: UserTree) -> bool:
         return False
 
 
-LOCK_WAIT = float(os.environ.get("ARENA_PATCHES_LOCK_WAIT", "900"))
+LOCK_WAIT: float | None = None  # seconds; None: ARENA_PATCHES_LOCK_WAIT, or 900
+
+
+def lock_wait() -> float:
+    """Read where it is used, not at import: a bad value is this run's input error, not
+    every command's (--help included) traceback."""
+    if LOCK_WAIT is not None:
+        return LOCK_WAIT
+    raw = os.environ.get("ARENA_PATCHES_LOCK_WAIT")
+    if raw is None:
+        return 900.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:  # nan would wait forever, inf too
+        raise bad_input(f"ARENA_PATCHES_LOCK_WAIT={raw!r}", "must be a number of seconds, 0 or more",
+                        "e.g. ARENA_PATCHES_LOCK_WAIT=900 for 15 minutes")
+    return seconds
 
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """The work dir's lock: a second run on the same work dir waits for the first (up to
     LOCK_WAIT seconds, then an infrastructure error naming the holder)."""
+    wait = lock_wait()
     fd = open_own(path)
     try:
-        deadline = time.monotonic() + LOCK_WAIT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -250,7 +270,7 @@ def _locked(path: Path) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                     raise InfraError(f"{path.parent}: another arena-patches run is using this work dir"
-                                     f"{' (' + holder + ')' if holder else ''}; waited {LOCK_WAIT:.0f} s",
+                                     f"{' (' + holder + ')' if holder else ''}; waited {wait:.0f} s",
                                      "wait for it to finish, or pass another --work-dir")
                 time.sleep(0.2)
         os.ftruncate(fd, 0)

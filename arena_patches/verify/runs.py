@@ -164,6 +164,8 @@ def backport(o: Inputs, b: BackportOptions, progress: Progress | None = None) ->
     with ExitStack() as stack:
         wr = stages.open_tree(stack, b.to, o.work_dir)
         s = stages.load_series(spec, o.source)
+        if not s.versions:
+            raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to carry")
         (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
         upstream = tree_mod.open_user_tree(b.upstream).path if b.upstream else None
         target, patches = backport_mod.backport(wr, s.version(n), upstream, None, progress)
