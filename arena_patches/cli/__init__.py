@@ -80,7 +80,10 @@ def _tolerant_streams() -> None:
     is shown as an escape, never a UnicodeEncodeError."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):  # its descriptor is gone: said when written to
+                pass
 
 
 def _say(message: str) -> None:

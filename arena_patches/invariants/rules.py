@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from arena_patches.core.errors import bad_input
 from arena_patches.core.verdicts import Status
-from arena_patches.invariants import cparse, helpers, locks
+from arena_patches.invariants import cparse, helpers, locks, regex
 from arena_patches.invariants.dialect import Dialect
 
 
@@ -112,6 +112,11 @@ def _check(d: dict, args: dict, where: str) -> None:
                                f"(it takes {', '.join(spec.needs + spec.optional) or 'nothing more'})")
     if "callees" in args and not (isinstance(args["callees"], list) and all(isinstance(x, str) for x in args["callees"])):
         raise bad_input(where, "callees must be a list of names")
+    for v in args.get("callees", []):  # each is fullmatched as a regular expression
+        try:
+            regex.compile(v)
+        except regex.RegexError as e:
+            raise bad_input(where, f"callees: {v!r} is not a regular expression ({e})")
     if "present" in args and not isinstance(args["present"], bool):
         raise bad_input(where, "present must be true or false")
     for k in _REGEXES & set(args) | ({"function"} if spec.function_regex else set()):
@@ -119,13 +124,13 @@ def _check(d: dict, args: dict, where: str) -> None:
         if not isinstance(v, str):
             raise bad_input(where, f"{k} must be a string (a regular expression)")
         try:
-            re.compile(v)
-        except re.error as e:
+            regex.compile(v, multiline=k == "pattern")
+        except regex.RegexError as e:
             raise bad_input(where, f"{k} {v!r} is not a regular expression ({e})")
 
 
-def _rx(pattern: str) -> re.Pattern:
-    return re.compile(rf"(?:{pattern})")
+def _rx(pattern: str):
+    return regex.compile(rf"(?:{pattern})")
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ def _regex(c: Ctx) -> Verdict:
         scope = "\n".join(c.text.splitlines()[f.start_line - 1:f.end_line])
     else:
         scope = c.text
-    found = re.search(rule.arg("pattern"), scope, re.M) is not None
+    found = regex.compile(rule.arg("pattern"), multiline=True).search(scope) is not None
     want = rule.arg("present", True)
     return Verdict(Status.PASS if found == want else Status.FAIL,
                    f"/{rule.arg('pattern')}/ {'found' if found else 'not found'}")

@@ -70,7 +70,10 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
     if _LONG_TAG_NUMBER.search(subject):
         return Problem(origin, f"unreadable subject tag: a number of more than {MAX_TAG_DIGITS} "
                                f"digits ({msgid})")
-    ls = b4.LoreSubject(subject)
+    try:  # b4 decodes the (decoded) subject once more: an encoded word inside may be broken
+        ls = b4.LoreSubject(subject)
+    except (email.errors.MessageError, ValueError, LookupError) as e:
+        return Problem(origin, f"unreadable subject ({msgid}): {str(e)[:200]}")
     return Message(
         message_id=msgid, subject=subject, sender=Person(name or "", addr or ""),
         date=str(msg.get("Date", "") or ""), timestamp=when.timestamp() if when else 0.0,

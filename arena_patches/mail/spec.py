@@ -132,7 +132,21 @@ _SHAPES: dict[str, tuple[type, str]] = {
 _SERIES_STRINGS = ("title", "id", "list", "base_tree", "author")
 
 
+def _nul_in(value: Any, where: str) -> str | None:
+    """The key of the first string holding a NUL, which no git argument or file name can
+    carry (the title is one: git log --grep)."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        if (found := _nul_in(v, f"{where}.{k}" if where else str(k))):
+            return found
+    return None
+
+
 def _check_shapes(data: dict[str, Any], path: str) -> None:
+    if (key := _nul_in(data, "")):
+        raise bad_input(f"{path}: {key}", "holds a NUL character")
     for key, (kind, what) in _SHAPES.items():
         if key in data and not isinstance(data[key], kind):
             raise bad_input(f"{path}: {key}", f"must be {what}, not {type(data[key]).__name__} "
