@@ -593,3 +593,129 @@ def test_the_second_round_counts():
     from tests import test_hostile
     mine = [n for n in globals() if n.startswith("test_")]
     assert len(CASES) + len(mine) + len(test_hostile.CASES) >= 100
+
+
+# --- the property pass: any bytes give a result or a clean input error, in bounded time --------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from arena_patches.core.errors import UserError  # noqa: E402
+from arena_patches.core.model import Message, Problem  # noqa: E402
+from arena_patches.invariants import rules as rules_mod  # noqa: E402
+from arena_patches.mail import changelog as changelog_mod  # noqa: E402
+from arena_patches.tree import tarball as tarball_mod  # noqa: E402
+
+# derandomized: the same examples on every run and machine (a failure reproduces);
+# no deadline per example (a loaded CI machine), a CPU bound asserted instead
+PROPERTY = settings(derandomize=True, deadline=None, database=None, max_examples=100,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+_HEADER_BITS = [b"From: ", b"Subject: ", b"Message-ID: ", b"In-Reply-To: ", b"References: ", b"Date: ",
+                b"Content-Type: multipart/mixed; boundary=", b"Content-Transfer-Encoding: base64",
+                b"=?utf-8?b?", b"=?iso-8859-1?q?", b"?=", b"<", b">", b"@", b"[PATCH v", b" 1/2] ",
+                b"\n", b"\n\n", b"--", b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
+                b"\x00", b"\r\n", b"\xff", b"9" * 12, b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"]
+_MAILISH = st.lists(st.one_of(st.sampled_from(_HEADER_BITS), st.binary(max_size=40)), max_size=40).map(b"".join)
+
+
+@PROPERTY
+@given(st.one_of(st.binary(max_size=3000), _MAILISH))
+def test_property_the_mail_reader_answers_any_bytes(raw):
+    def read():
+        raws = message_mod.split_mbox(raw) if message_mod.is_mbox(raw) else [raw]
+        return [message_mod.parse(r, "prop.eml") for r in raws]
+    got = _timed(read, 5)
+    assert all(isinstance(g, (Message, Problem)) for g in got)
+    msgs = [g for g in got if isinstance(g, Message)]
+    spec = spec_mod.from_dict({"series": {"title": "demo: a series"}}, "p.toml")
+    _timed(lambda: series_mod.build(msgs, spec), 5)  # and what it read can be grouped
+
+
+_CHANGELOG_BITS = ["Changes in v", "Changes since v", "v", "2", "3", "9" * 12, " -> ", "..", ":", "\n",
+                   "- ", "* ", "  ", "Patch ", "[PATCH 2/4]", " (Alexei)", "(", ")", "patch 3 ", "\x1b",
+                   "https://lore.kernel.org/all/x@y/", "\u2192", "#", "/", ",", " and "]
+
+
+@PROPERTY
+@given(st.one_of(st.text(max_size=600), st.lists(st.sampled_from(_CHANGELOG_BITS), max_size=80).map("".join)),
+       st.one_of(st.none(), st.integers(min_value=-5, max_value=10**12)))
+def test_property_the_changelog_reader_answers_any_text(text, version):
+    claims = _timed(lambda: changelog_mod.parse(text, "cover", version), 5)
+    links = changelog_mod.links(text, "cover")
+    assert all(c.from_version < c.to_version or version is not None for c in claims)
+    assert all(isinstance(l.version, int) for l in links)
+    changelog_mod.merge([claims, claims])
+
+
+_TOML_BITS = ['[series]\n', 'title = "t"\n', '[[versions]]\n', 'version = ', '1', '9' * 5000, '\n',
+              'cover = "<a@b>"\n', 'patches = ["x", 3]\n', '[[invariants]]\n', 'id = "r"\n', 'file = "a.c"\n',
+              'kind = "regex"\n', 'kind = "calls"\n', 'pattern = "(a+)+$"\n', 'callee = "((("\n',
+              'function = "f"\n', '[boot]\n', 'targets = ', '[', ']', '{', '}', '"\\u0000"', '[reviews]\n',
+              'ai_review = 5\n', '= ', '"', "'''", '\xff', 'present = "yes"\n', 'claimed_in = 1.5\n']
+
+
+@PROPERTY
+@given(st.one_of(st.binary(max_size=1500),
+                 st.lists(st.sampled_from(_TOML_BITS), max_size=60).map(lambda p: "".join(p).encode())))
+def test_property_the_spec_loader_answers_any_bytes(tmp_path, raw):
+    f = tmp_path / "prop.toml"
+    f.write_bytes(raw)
+
+    def load():
+        try:
+            s = spec_mod.load(str(f))
+            return rules_mod.from_spec(s.raw, s.path)
+        except UserError as e:
+            assert str(f) in e.message or "--" in e.message, e.message
+            return e
+    _timed(load, 5)
+
+
+def _tar_bytes(members: list[tuple[str, bytes, str]], fmt: str) -> bytes:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=f"w:{fmt}" if fmt else "w") as t:
+        for name, data, kind in members:
+            ti = tarfile.TarInfo(name)
+            if kind == "link":
+                ti.type, ti.linkname = tarfile.SYMTYPE, data.decode("latin-1")
+                t.addfile(ti)
+            elif kind == "dir":
+                ti.type = tarfile.DIRTYPE
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+_NAME = st.lists(st.sampled_from(["linux-7.0", "lib", "x.c", "..", "Makefile", ".git", "a", "b", "k\xe9",
+                                  "[/]", ""]), min_size=1, max_size=4).map("/".join)
+_MEMBER = st.tuples(_NAME, st.one_of(st.binary(max_size=60), st.sampled_from(
+    [b"VERSION = 7\nPATCHLEVEL = 0\n", b"VERSION = \xff\xfe\n", b"../../..", b"/etc"])),
+    st.sampled_from(["file", "file", "link", "dir"]))
+_TARBALL = st.one_of(st.binary(max_size=400),
+                     st.tuples(st.tuples(st.just("linux-7.0/Makefile"), st.sampled_from(
+                         [b"VERSION = 7\nPATCHLEVEL = 0\n", b"VERSION = \xff\xfe\nSUBLEVEL = \x00\n", b""]),
+                         st.just("file")).flatmap(lambda mk: st.lists(_MEMBER, max_size=6).map(lambda ms: [mk, *ms])),
+                               st.sampled_from(["", "gz", "xz"]),
+                               st.integers(min_value=0, max_value=3)).map(
+                         lambda t: (lambda b: b[:len(b) * t[2] // 3] if t[2] else b)(_tar_bytes(t[0], t[1]))))
+
+
+@settings(PROPERTY, max_examples=25)
+@given(_TARBALL)
+def test_property_tarball_import_answers_any_bytes(tmp_path_factory, raw):
+    d = tmp_path_factory.mktemp("tar")
+    f = d / "k.tar.gz"
+    f.write_bytes(raw)
+    dest = d / "dest"
+    try:
+        got = _timed(lambda: tarball_mod.import_tarball(f, dest, checkout=False), 20)
+    except UserError as e:
+        assert str(f) in e.message, e.message
+        assert not dest.exists() or not any(dest.iterdir())  # nothing half-made
+    else:
+        assert len(got.commit) == 40

@@ -114,8 +114,10 @@ def _stream_tar(tarball: Path, out: IO[bytes], digest: str, mtime: int, progress
     if not files.version_fields:
         raise tarfile.ReadError("no top-level Makefile: not a kernel source tarball, or cut short")
     v = files.version_fields
-    version = ".".join(x.decode() for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
-                                             v.get(b"SUBLEVEL", b"?"))) + v.get(b"EXTRAVERSION", b"").decode()
+    # the Makefile's bytes are a stranger's: a field that is not UTF-8 is shown, not fatal
+    version = ".".join(x.decode(errors="replace") for x in (v.get(b"VERSION", b"?"), v.get(b"PATCHLEVEL", b"?"),
+                                                            v.get(b"SUBLEVEL", b"?"))) \
+        + v.get(b"EXTRAVERSION", b"").decode(errors="replace")
     left = files.left
     msg = (f"Linux {version} (imported from {tarball.name})\n\n"
            f"tarball-sha256: {digest}\nImported by arena-patches tree import.\n"
