@@ -39,7 +39,7 @@ def xml(s: str) -> str:
 def markdown(s: str) -> str:
     """Text that Markdown renders as the same text: no HTML, image, link, emphasis, table
     cell break or line break; one line."""
-    s = " ".join(terminal(s).split())
+    s = re.sub(r"\s+", " ", terminal(s))  # one line; a lone space (", ") stays
     s = _MD_PUNCT.sub(r"\\\1", s)
     return "".join(_MD_HTML.get(c, c) for c in s)
 
