@@ -525,6 +525,21 @@ def targets_only_commas_and_spaces(w):
     return ["build", *w.common(), "--targets", " , ,"], {2}, "--targets"
 
 
+@case
+def jobs_not_a_number(w):
+    return ["build", *w.common(), "--jobs", "many"], {2}, "--jobs"
+
+
+@case
+def unknown_option(w):
+    return ["series", "--spec", str(w.spec), "--source", str(w.mails), "--evil=$(id)"], {2}, "--evil"
+
+
+@case
+def version_range_not_numbers(w):
+    return ["diff", "--spec", str(w.spec), "--source", str(w.mails), "--from", "1e5000"], {2}, "--from"
+
+
 @pytest.mark.parametrize("value", ["15m", "", "nan", "inf", "-1", "1e999"])
 def test_lock_wait_variable_is_judged_where_used(world, capsys, monkeypatch, value):
     monkeypatch.setenv("ARENA_PATCHES_LOCK_WAIT", value)

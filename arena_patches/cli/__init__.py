@@ -47,7 +47,11 @@ class OutputLost(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
-    args = parser.build_parser().parse_args(argv)
+    try:
+        args = parser.build_parser().parse_args(argv)
+    except parser.UsageError as e:
+        given = argv if argv is not None else sys.argv[1:]
+        return _error(argparse.Namespace(json="--json" in given, dumped=False), e, "input", e.hint, e.input)
     args.dumped = False  # one JSON document per run: an error after the answer adds none
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s: %(message)s")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from arena_patches.core import executor
-from arena_patches.core.errors import bad_input
+from arena_patches.core.errors import UserError, bad_input
 from arena_patches.verify.options import (
     BackportOptions,
     BootOptions,
@@ -52,8 +52,19 @@ def _executor_opts(p: argparse.ArgumentParser) -> None:
                                          "(default: start a local Ray instance for this run)")
 
 
+class UsageError(UserError):
+    """A command line argparse refuses: said like every input error (exit 2, and with
+    --json one JSON document), not by argparse's own exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}", f"{self.prog} --help lists the options",
+                         self.prog)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="arena-patches",
+    ap = _Parser(prog="arena-patches",
                                  description="Verify a multi-version kernel patch series before merging it.")
     ap.add_argument("-v", "--verbose", action="store_true", help="log what is run, on stderr")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
