@@ -65,8 +65,6 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
     except (email.errors.MessageError, ValueError, TypeError, LookupError, IndexError,
             RecursionError) as e:
         return Problem(origin, f"unreadable mail: {str(e)[:200]}")
-    if "\x00" in (name or "") + (addr or ""):
-        return Problem(origin, f"unreadable mail: a NUL character in its From header ({msgid})")
     if _LONG_TAG_NUMBER.search(subject):
         return Problem(origin, f"unreadable subject tag: a number of more than {MAX_TAG_DIGITS} "
                                f"digits ({msgid})")

@@ -93,10 +93,7 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
     who = m.sender
     if inbody:
         name, addr = email.utils.parseaddr(lu.clean_header(inbody))
-        if "\x00" in name + addr:  # no commit can carry it: the mail's own sender stands
-            problems.append(Problem(m.origin, f"patch {m.counter}/{m.expected}: its in-body From: "
-                                              "holds a NUL character; the mail's sender is the author"))
-        elif addr:
+        if addr:
             who = Person(name, addr)
     message = parts.message.strip()
     trailers = tuple(parts.trailers)
