@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         given = argv if argv is not None else sys.argv[1:]
         return _error(argparse.Namespace(json="--json" in given, dumped=False), e, "input", e.hint, e.input)
     args.dumped = False  # one JSON document per run: an error after the answer adds none
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        stream=sys.stderr, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_InertFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         try:
             parser.check(args)
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         _say(f"stdout cannot take the answer ({e}); nothing was printed")
         return EXIT_INFRA
+
+
+class _InertFormatter(logging.Formatter):
+    """-v logs what is run, subjects and paths included: shown, never obeyed, like stdout."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape.terminal(super().format(record))
 
 
 def _tolerant_streams() -> None:
