@@ -229,6 +229,17 @@ def test_error_messages_on_stderr_are_inert(world, capsys):
     assert rc == 2 and "\x1b" not in err and "no\\x1b[2Jwhere" in err
 
 
+def test_a_bad_revision_is_named_inertly(world, capsys):
+    rc, doc, err = _json(["apply", *world.common(), "--base", "HEAD\x1b[2J~0"], capsys)
+    assert rc == 2 and "\x1b" not in err and "\\x1b[2J" in err and doc["error"]["input"] == "--base HEAD\x1b[2J~0"
+
+
+def test_log_lines_are_inert():
+    import logging
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "running %s", ("git log --grep=\x1b]0;t\x07",), None)
+    assert cli._InertFormatter("%(message)s").format(record) == "running git log --grep=\\x1b]0;t\\x07"
+
+
 @pytest.mark.parametrize("title", ["kernel/[/]x.c", "[[invariants]] and [v2]", "[bold red]x[/]",
                                    "\\[/] escaped", "[link=file:///etc/passwd]l[/link]"])
 def test_untrusted_text_is_never_rich_markup(world, capsys, title):

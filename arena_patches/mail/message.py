@@ -49,7 +49,7 @@ def parse(raw: bytes, origin: str) -> Message | Problem:
         return Problem(origin, "empty message")
     if not looks_like_mail(raw):
         return Problem(origin, "not a mail message (no From/Subject/Message-ID header)")
-    if len(_MULTIPART.findall(raw, 0, 1 << 20)) > MAX_MULTIPARTS:
+    if len(_MULTIPART.findall(raw)) > MAX_MULTIPARTS:
         return Problem(origin, f"unreadable mail: more than {MAX_MULTIPARTS} nested MIME parts")
     try:
         msg: EmailMessage = lu.parse_message(raw)
