@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         _say(f"stdout cannot take the answer ({e}); nothing was printed")
         return EXIT_INFRA
+    except BrokenPipeError:  # the reader left (| head) while an error was being said
+        _quiet_stdout()
+        return EXIT_OK
 
 
 class _InertFormatter(logging.Formatter):
@@ -145,8 +148,11 @@ def _error(args: argparse.Namespace, e: ArenaPatchesError, kind: str, hint, name
 def _error_doc(args: argparse.Namespace, kind: str, message: str, hint, named) -> None:
     """With --json, a script reading stdout still gets a document, and only one."""
     if getattr(args, "json", False) and not getattr(args, "dumped", False):
-        _dump(args, {"schema": jsonout.SCHEMA_VERSION, "error": {
-            "kind": kind, "message": message, "hint": hint, "input": named}})
+        try:
+            _dump(args, {"schema": jsonout.SCHEMA_VERSION, "error": {
+                "kind": kind, "message": message, "hint": hint, "input": named}})
+        except BrokenPipeError:  # the reader left: the exit code still says what happened
+            _quiet_stdout()
 
 
 def _dump(args: argparse.Namespace, doc) -> None:
