@@ -23,7 +23,7 @@ from arena_patches.core.verdicts import EXIT_FINDINGS, EXIT_INFRA, EXIT_INPUT, E
 from arena_patches.demo import expect as demo_expect
 from arena_patches.demo import prepare
 from arena_patches.mail import spec as spec_mod
-from arena_patches.report import escape, files, jsonout, text
+from arena_patches.report import checks as report_checks, escape, files, jsonout, text
 from arena_patches.verify import compose, runs
 from arena_patches.verify.options import BuildOptions, Inputs
 
@@ -223,6 +223,13 @@ def cmd_check(args) -> int:
     return exit_code(run.outcomes)
 
 
+def cmd_checks(args) -> int:
+    with progress() as prog:
+        run = runs.checks(parser.inputs(args), parser.checks_options(args), prog)
+    _show(args, report_checks.document(run.results), lambda: report_checks.print_checks(run.results))
+    return exit_code(run.outcomes)
+
+
 def cmd_backport(args) -> int:
     with progress() as prog:
         run = runs.backport(parser.inputs(args), parser.backport_options(args), prog)
@@ -292,5 +299,5 @@ def _demo_verdict(args, result, expect: dict) -> int:
 
 
 COMMANDS = {"series": cmd_series, "apply": cmd_apply, "build": cmd_build, "tree": cmd_tree_import,
-            "boot": cmd_boot, "diff": cmd_diff, "check": cmd_check, "backport": cmd_backport,
+            "boot": cmd_boot, "diff": cmd_diff, "check": cmd_check, "checks": cmd_checks, "backport": cmd_backport,
             "verify": cmd_verify, "demo": cmd_verify}

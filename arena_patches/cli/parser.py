@@ -12,6 +12,7 @@ from arena_patches.verify.options import (
     BackportOptions,
     BootOptions,
     BuildOptions,
+    ChecksOptions,
     ImportOptions,
     Inputs,
 )
@@ -43,6 +44,11 @@ def _build_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="make -j")
     p.add_argument("--w1", action="store_true", help="build with W=1 (extra warnings)")
     _executor_opts(p)
+
+
+def _checks_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checks", help="comma list of checks to run (default: all of them)")
+    p.add_argument("--no-checks", action="store_true", help="run no per-patch check")
 
 
 def _executor_opts(p: argparse.ArgumentParser) -> None:
@@ -111,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", help="a directory of C files to judge (no tree needed)")
     p.add_argument("--version", help="with --source: a version number or 'all'")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
+
+    p = sub.add_parser("checks", help="the kernel's own per-patch checks (checkpatch, commit tags, "
+                                      "kernel-doc, sparse, W=1, Coccinelle) on each patch")
+    _common(p, tree=True)
+    p.add_argument("--version", default="all", help="a version number or 'all' (default)")
+    p.add_argument("--base", help="apply onto this revision instead of guessing the base")
+    _checks_opts(p)
 
     p = sub.add_parser("backport", help="carry a version to a stable tree; say what stands in the way")
     _common(p)
@@ -201,6 +214,10 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(args.targets, args.toolchain, args.config, args.jobs, args.w1,
                         not getattr(args, "no_build", False), not getattr(args, "no_boot", False),
                         getattr(args, "boot_targets", None), executor_of(args))
+
+
+def checks_options(args: argparse.Namespace) -> ChecksOptions:
+    return ChecksOptions(getattr(args, "checks", None), not getattr(args, "no_checks", False))
 
 
 def boot_options(args: argparse.Namespace) -> BootOptions:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from arena_patches.core.verdicts import Severity
+from arena_patches.core.findings import Finding, new_by_identity  # noqa: F401 (the one identity diff)
+from arena_patches.core.verdicts import Severity, Status
 
 _CC = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)?\s+"
                  r"(?P<sev>fatal error|error|warning|note):\s+(?P<msg>.*?)(?:\s+\[(?P<flag>-W[^\]]+)\])?$")
@@ -36,6 +37,11 @@ class Diagnostic:
     @property
     def identity(self) -> tuple[str, str, str | None]:
         return (self.file, self.message, self.flag)
+
+    def finding(self, check: str = "build") -> Finding:
+        """The diagnostic as every checker reports (core/findings.py): an error fails."""
+        return Finding(check, Status.FAIL if self.severity is Severity.ERROR else Status.WARN,
+                       self.flag or self.severity.value, self.file, self.message, self.line)
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.column else "")
@@ -100,13 +106,3 @@ def make_failure(output: str) -> str | None:
         if m:
             return m.group(0)
     return None
-
-
-def new_by_identity(after: list[Diagnostic], before: list[Diagnostic]) -> list[Diagnostic]:
-    seen_before = {d.identity for d in before}
-    out, seen = [], set()
-    for d in after:
-        if d.identity not in seen_before and d.identity not in seen:
-            seen.add(d.identity)
-            out.append(d)
-    return out

@@ -57,3 +57,9 @@ class ImportOptions:
     checkout: bool = True
     suite: str = "sid"
     mirror: str | None = None
+
+
+@dataclass(frozen=True)
+class ChecksOptions:
+    names: str | None = None  # --checks a,b (None: every check in the registry)
+    enabled: bool = True  # --no-checks

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from arena_patches.checks import registry as checks_registry, run as checks_run
+from arena_patches.checks.registry import CheckResult
 from arena_patches.kbuild.matrix import BuildCell, BuildStats
 from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
+from arena_patches.core.paths import default_work_dir
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
 from arena_patches.review import compare as versions, track
@@ -18,7 +21,7 @@ from arena_patches.tree import backport as backport_mod
 from arena_patches.tree import debian, repo as tree_mod, tarball
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
-from arena_patches.verify.options import BackportOptions, BootOptions, BuildOptions, ImportOptions, Inputs
+from arena_patches.verify.options import BackportOptions, BootOptions, BuildOptions, ChecksOptions, ImportOptions, Inputs
 from arena_patches.verify.stages import Progress
 
 
@@ -143,6 +146,30 @@ def check(o: Inputs, files: str | None = None, progress: Progress | None = None)
             return CheckRun(tuple(evaluate.over_versions(wr, rs, applied)))
         judged = wr.resolve("HEAD")
         return CheckRun(tuple(evaluate.over_texts(rs, evaluate.commit_reader(wr, judged))), judged)
+
+
+@dataclass(frozen=True)
+class ChecksRun:
+    results: tuple[CheckResult, ...]
+
+    @property
+    def outcomes(self) -> list[Status]:
+        return [r.status for r in self.results]
+
+
+def checks(o: Inputs, c: ChecksOptions, progress: Progress | None = None) -> ChecksRun:
+    """The registry's checks on each patch: applied first when there is a tree (checks
+    that read only the mail run without one)."""
+    chosen = checks_registry.select(c.names, not c.enabled)
+    spec = stages.load_spec(o.spec)
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        s = stages.load_series(spec, o.source, wr)
+        picked = stages.pick_versions(s, o.version)
+        applied = stages.apply_series(s, wr, picked, o.base, progress) if wr and chosen else ()
+        ctxs = checks_run.contexts(s, picked, applied, wr,
+                                   None if wr else Path(o.work_dir or default_work_dir()) / "checks")
+        return ChecksRun(tuple(checks_run.run(chosen, ctxs, progress)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""The checks' results where maintainers look: JSON (a contract: add fields, never
+rename), the terminal, and the per-patch records patchwork and b4 read."""
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape as esc
+from rich.table import Table
+
+from arena_patches.core.verdicts import Status, overall
+
+SCHEMA_VERSION = 1
+
+
+def finding(f) -> dict[str, Any]:
+    return {"check": f.check, "version": f.version, "patch": f.patch, "status": f.status.value,
+            "type": f.type, "file": f.file, "line": f.line, "message": f.message, "new": f.new,
+            "first_seen": f.first_seen, "gone_in": f.gone_in}
+
+
+def results(rs) -> list[dict[str, Any]]:
+    return [{"check": r.check, "version": r.version, "patch": r.patch, "status": r.status.value,
+             "summary": r.summary, "seconds": round(r.seconds, 2),
+             "findings": [finding(f) for f in r.findings],
+             "fixed": [finding(f) for f in r.fixed]} for r in rs]
+
+
+def document(rs) -> dict[str, Any]:
+    """`checks --json`: every result, and every finding flat (as verify --json has them)."""
+    return {"schema": SCHEMA_VERSION, "checks": results(rs),
+            "findings": [finding(f) for r in rs for f in r.findings]}
+
+
+def print_checks(rs, con: Console | None = None) -> None:
+    con = con or Console()
+    names = list(dict.fromkeys(r.check for r in rs))
+    t = Table(title="checks (version × patch)")
+    t.add_column("patch")
+    for n in names:
+        t.add_column(n, justify="center")
+    by = {(r.version, r.patch, r.check): r for r in rs}
+    for v, k in dict.fromkeys((r.version, r.patch) for r in rs):
+        cells = [by.get((v, k, n)) for n in names]
+        t.add_row(f"v{v} {k}", *[f"[{c.status.style}]{c.status.value}[/]" + (f" {len(c.new)}" if c.new else "")
+                                  if c else "" for c in cells])
+    con.print(t)
+    for r in rs:
+        if r.status.is_trouble or r.new:
+            con.print(f"[{r.status.style}]v{r.version} {r.patch} {r.check}[/]: {esc(r.summary)}")
+        for f in r.new:
+            seen = f" (first seen {f.first_seen})" if f.first_seen and f.first_seen != _at(r) else ""
+            gone = f" (gone in {f.gone_in})" if f.gone_in else ""
+            con.print(f"    {f.status.value} {f}{seen}{gone}", markup=False, highlight=False)
+
+
+def _at(r) -> str:
+    return f"v{r.version} {r.patch}/"
+
+
+_PW_STATE = {Status.PASS: "success", Status.WARN: "warning", Status.FAIL: "fail", Status.ERROR: "fail",
+             Status.SKIP: "warning"}
+
+
+def _per_patch(rs):
+    key = lambda r: (r.version, r.patch)  # noqa: E731
+    return groupby(sorted(rs, key=key), key=key)
+
+
+def patchwork(rs, url: str = "") -> list[dict[str, Any]]:
+    """One record per patch, as patchwork's checks API takes them (state, context,
+    description, target_url)."""
+    out = []
+    for (v, k), group in _per_patch(rs):
+        group = list(group)
+        st = _worst(group)
+        out.append({"version": v, "patch": k, "state": _PW_STATE[st], "context": "arena-patches-checks",
+                    "description": "; ".join(f"{r.check}: {r.status.value}" for r in group)[:250],
+                    "target_url": url})
+    return out
+
+
+def _worst(group) -> Status:
+    st = overall(r.status for r in group)
+    return Status.WARN if st is Status.PASS and any(r.status is Status.WARN for r in group) else st
+
+
+def b4(rs, url: str = "") -> list[dict[str, Any]]:
+    """b4's review-check records: one per patch and check."""
+    return [{"version": r.version, "patch": r.patch, "tool": f"arena-patches/{r.check}",
+             "status": r.status.value, "summary": r.summary, "url": url,
+             "details": "\n".join(f"{f.status.value} {f}" for f in r.findings if f.new)} for r in rs]
