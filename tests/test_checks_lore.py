@@ -19,8 +19,6 @@ from arena_patches.verify import stages
 
 pytestmark = [pytest.mark.integration, pytest.mark.lore]
 
-LORE = Path(__file__).resolve().parents[2] / "shared" / "lore"
-LORE = LORE if LORE.is_dir() else Path("/work/shared/lore")
 KERNEL = Path.home() / ".cache" / "arena-patches-tests" / "linux-6.12"
 
 
@@ -33,9 +31,10 @@ def by_hand(mail: Path) -> collections.Counter:
     return collections.Counter(types)
 
 
-@pytest.mark.skipif(not LORE.is_dir() or not (KERNEL / "scripts" / "checkpatch.pl").exists(),
-                    reason="needs ../shared/lore and the imported linux-6.12 tree")
-def test_checkpatch_per_patch_equals_checkpatch_by_hand(tmp_path):
+@pytest.mark.skipif(not (KERNEL / "scripts" / "checkpatch.pl").exists(),
+                    reason="needs the imported linux-6.12 tree (tests/kernel.py)")
+def test_checkpatch_per_patch_equals_checkpatch_by_hand(tmp_path, lore_dir):
+    LORE = lore_dir
     work = Path(os.environ.get("ARENA_PATCHES_TEST_WORK", tmp_path / "work"))
     spec = stages.load_spec(None)
     with ExitStack() as stack:

@@ -50,7 +50,14 @@ def test_real_mails_reports_are_pinned(lore_dir, tmp_path, capsys):
     golden("real-mails.summary.json", json.dumps(summary, indent=1) + "\n")
     suites = ET.fromstring((tmp_path / "junit.xml").read_text())
     stages = next(s for s in suites if s.get("name").endswith(": stages"))
-    assert [c.get("name") for c in stages] == ["series", "apply", "build", "boot", "invariants", "diff"]
+    assert [c.get("name") for c in stages] == ["series", "apply", "build", "checks", "boot", "invariants", "diff"]
+    checks = next(s for s in suites if s.get("name").endswith(": checks"))
+    assert len(checks) == len(doc["checks"]) == 8 * 6 * 4 - 10 * 6  # every check on every patch mail
+    records = json.loads((tmp_path / "patchwork-checks.json").read_text())
+    assert len(records) == 22 and {r["state"] for r in records} == {"success"}  # commit tags judged, all good
+    assert all(r["target_url"].endswith("report.html") for r in records)
+    b4 = json.loads((tmp_path / "b4-checks.json").read_text())
+    assert set(b4[0]) >= {"tool", "status", "summary", "url", "details"}
     assert stages.find("testcase[@name='apply']/skipped") is not None
 
 

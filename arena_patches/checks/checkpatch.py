@@ -6,9 +6,8 @@ warn. Reads only the mail (and the base's script): runs on every patch, applied 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-from arena_patches.checks.registry import Check, Failed, Need, PatchContext, Skipped, register, timed_out
+from arena_patches.checks.basetree import base_tree
+from arena_patches.checks.registry import Check, Failed, Need, PatchContext, register, timed_out
 from arena_patches.core.findings import Finding
 from arena_patches.core.model import Patch
 from arena_patches.core.verdicts import Status
@@ -18,8 +17,6 @@ NIPA_IGNORE = ("COMMIT_LOG_LONG_LINE", "MACRO_ARG_REUSE", "ALLOC_SIZEOF_STRUCT",
 # --no-tree: the script runs from a copy in the work dir, not from a kernel checkout
 FLAGS = ("--no-tree", "--strict", "--show-types", "--max-line-length=80", "--no-summary",
          "--ignore", ",".join(NIPA_IGNORE))
-# what checkpatch.pl reads beside itself
-SCRIPTS = ("checkpatch.pl", "spelling.txt", "const_structs.checkpatch")
 _HEAD = re.compile(r"^(?P<level>ERROR|WARNING|CHECK):(?P<type>[A-Z0-9_]+): (?P<msg>.*)$")
 _FILE = re.compile(r"^#\d+: FILE: (?P<file>.+?):(?P<line>\d+):\s*$")
 _STATUS = {"ERROR": Status.FAIL, "WARNING": Status.WARN, "CHECK": Status.WARN}
@@ -30,23 +27,6 @@ def mail_text(p: Patch) -> str:
     trailers = "".join(f"{k}: {v}\n" for k, v in p.trailers)
     return (f"From: {p.author}\nDate: {p.date}\nSubject: [PATCH {p.number}/{p.total}] {p.subject}\n\n"
             f"{p.commit_message}\n\n{trailers}---\n{p.diff}")
-
-
-def base_scripts(ctx: PatchContext, names: tuple[str, ...], kind: str) -> Path:
-    """The base commit's own scripts, copied into the work dir once per base (read with
-    git, not from a checkout that a patch could have changed)."""
-    assert ctx.wr is not None and ctx.base is not None
-    d = ctx.work / f"{kind}-{ctx.base[:12]}" / "scripts"
-    if (d / names[0]).exists():
-        return d
-    d.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        r = ctx.wr.git("show", f"{ctx.base}:scripts/{name}", check=False)
-        if r.returncode == 0:
-            (d / name).write_text(r.stdout)
-        elif name == names[0]:
-            raise Skipped(f"the base {ctx.base[:12]} has no scripts/{name}")
-    return d
 
 
 def parse(output: str) -> list[Finding]:
@@ -71,7 +51,7 @@ class Checkpatch(Check):
     timeout = 300.0
 
     def run(self, ctx: PatchContext) -> list[Finding]:
-        scripts = base_scripts(ctx, SCRIPTS, "checkpatch")
+        scripts = base_tree(ctx) / "scripts"
         mail = ctx.work / "mails" / f"v{ctx.version.version}-{ctx.patch.number}.patch"
         mail.parent.mkdir(parents=True, exist_ok=True)
         mail.write_text(mail_text(ctx.patch))

@@ -54,6 +54,7 @@ class PatchContext:
     commit: str | None = None  # the patch applied (None: not applied)
     parent: str | None = None  # the commit under it
     cells: tuple = ()  # the build matrix's cells for this patch (kbuild.matrix.BuildCell)
+    w1: bool = False  # the build ran with W=1
 
     @property
     def where(self) -> str:
@@ -108,12 +109,21 @@ class Check:
     def run(self, ctx: PatchContext) -> list[Finding]:
         raise NotImplementedError
 
-    def unmet(self, ctx: PatchContext) -> str | None:
-        """Why this patch cannot be judged by this check, or None."""
+    @property
+    def reads_code(self) -> bool:
+        return bool(self.needs & {Need.APPLIED, Need.BUILD})
+
+    def missing_tool(self) -> str | None:
         if self.tool and shutil.which(self.tool[0]) is None:
             return f"{self.tool[0]} not found: apt-get install {self.tool[1]}"
-        if Need.TREE in self.needs and (ctx.wr is None or ctx.base is None):
-            return "no --tree: the base tree's scripts are needed"
+        return None
+
+    def unmet(self, ctx: PatchContext) -> str | None:
+        """Why this patch cannot be judged by this check, or None."""
+        if self.missing_tool():
+            return self.missing_tool()
+        if self.needs - {Need.MAIL} and (ctx.wr is None or ctx.base is None):
+            return "no --tree given"
         if Need.APPLIED in self.needs and (ctx.commit is None or ctx.parent is None):
             return "the patch is not applied"
         if Need.BUILD in self.needs and not ctx.cells:
@@ -153,7 +163,7 @@ def all_checks() -> dict[str, Check]:
     return dict(sorted(_REGISTRY.items()))
 
 
-_INFRA = {"registry", "history", "run"}
+_INFRA = {"registry", "history", "run", "basetree"}
 
 
 def select(names: str | None, disabled: bool = False) -> list[Check]:

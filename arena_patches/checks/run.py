@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arena_patches.checks import history
+from arena_patches.checks import history, registry
 from arena_patches.checks.registry import Check, CheckResult, PatchContext, Progress
 from arena_patches.core.model import Series
 from arena_patches.core.runner import DEFAULT, Runner
@@ -16,7 +16,7 @@ from arena_patches.tree.repo import WorkRepo
 
 def contexts(s: Series, versions: list[int], applied: tuple = (), wr: WorkRepo | None = None,
              work: Path | None = None, cells: tuple = (), runner: Runner | None = None,
-             head: str | None = None) -> list[PatchContext]:
+             head: str | None = None, w1: bool = False) -> list[PatchContext]:
     """Every patch of the chosen versions; applied ones carry their commit and parent.
     A version not applied is checked against `head` (the tree as it is) for the checks
     that read only the mail and the base's scripts."""
@@ -35,7 +35,7 @@ def contexts(s: Series, versions: list[int], applied: tuple = (), wr: WorkRepo |
             commit = pr.commit if pr and not pr.left_out and pr.on_partial is None else None
             mine = tuple(c for c in cells if c.version == v.version and c.patch == p.number)
             out.append(PatchContext(v, p, work, runner, wr, r.base if r else head, commit,
-                                    parent if commit else None, mine))
+                                    parent if commit else None, mine, w1))
             parent = pr.commit if pr and pr.commit else None
     return out
 
@@ -52,6 +52,14 @@ def run(checks: list[Check], ctxs: list[PatchContext], progress: Progress | None
     return history.follow(out, totals)
 
 
+def judged_code(results: list[CheckResult]) -> bool:
+    """Whether a check that reads the patched tree or its build judged something: checks
+    that read only the mails judge no code, and cannot make a gate say good alone."""
+    known = registry.all_checks()
+    return any(r.status is not Status.SKIP and r.check in known and known[r.check].reads_code
+               for r in results)
+
+
 def outcome(results: list[CheckResult]) -> tuple[Status, str]:
     """The checks as one stage: the same status and line in `checks` and in `verify`."""
     if not results:
@@ -61,7 +69,11 @@ def outcome(results: list[CheckResult]) -> tuple[Status, str]:
         st = Status.WARN
     bad = [f"v{r.version} {r.patch} {r.check}" for r in results if r.status.is_trouble]
     new = sum(len(r.new) for r in results)
-    skipped = sorted({f"{r.check} ({r.detail})" for r in results if r.status is Status.SKIP})
+    why: dict[str, set[str]] = {}
+    for r in results:
+        if r.status is Status.SKIP:
+            why.setdefault(r.detail, set()).add(r.check)
+    skipped = [f"{d} ({', '.join(sorted(c))})" for d, c in sorted(why.items())]
     line = f"{len(results)} checks run, {new} new findings"
     if bad:
         line += ": " + ", ".join(bad[:8]) + (f" (+{len(bad) - 8})" if len(bad) > 8 else "")

@@ -251,7 +251,8 @@ def cmd_verify(args) -> int:
         if demo:
             result, expect = _demo(args, prog)
         else:
-            result = compose.verify(parser.inputs(args), parser.build_options(args), prog)
+            result = compose.verify(parser.inputs(args), parser.build_options(args), prog,
+                                    parser.checks_options(args))
     doc = jsonout.verification(result)
     lost = _reports(args, doc)  # before the answer: its failure is part of the one document
     _show(args, doc, lambda: text.print_verification(result))

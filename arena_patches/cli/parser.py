@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _build_opts(p)
     p.add_argument("--no-build", action="store_true", help="skip the build stage")
     p.add_argument("--no-boot", action="store_true", help="skip the boot stage")
+    _checks_opts(p)
     p.add_argument("--boot-targets", help="comma list (default: the spec's [boot] targets)")
     p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
     p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")

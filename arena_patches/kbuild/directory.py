@@ -58,16 +58,18 @@ class BuildDir:
     jobs: int = 2
     w1: bool = False
     runner: Runner = field(default=DEFAULT, compare=False)
+    sparse: bool = False  # the checks' sparse rides on this directory's builds (checker_argv)
 
     @classmethod
     def at(cls, root: Path, target: Target, toolchain: str | None, config: BuildConfig, jobs: int,
-           w1: bool = False, separate: bool = False, runner: Runner = DEFAULT) -> "BuildDir":
+           w1: bool = False, separate: bool = False, runner: Runner = DEFAULT,
+           sparse: bool = False) -> "BuildDir":
         """The directory for (target, toolchain, config) under the work dir `root`;
         `config` already made for the target (BuildConfig.for_target)."""
         tc = target.toolchain(toolchain)
         name, suffix = placement("build", target.name, separate)
         out = root / "builds" / f"{target.name}-{tc.name}-{config.name}-{config.key}{suffix}"
-        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner)
+        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, sparse)
 
     @property
     def env(self) -> dict[str, str]:
@@ -82,6 +84,10 @@ class BuildDir:
     def argv(self, goals: list[str]) -> list[str]:
         return make_argv(self.target, self.toolchain, self.source, self.out, goals, self.jobs,
                          {"W": "1"} if self.w1 else None)
+
+    def checker_goals(self, objs: list[str]) -> list[str]:
+        """sparse on objects just compiled: C=2 runs the checker alone, no compile again."""
+        return ["C=2", "CHECK=sparse", *objs]
 
     def make(self, goals: list[str], timeout: float) -> RunRecord:
         return self.runner.run(self.argv(goals), env=self.env, timeout=timeout)

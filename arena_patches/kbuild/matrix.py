@@ -45,6 +45,9 @@ class BuildCell:
     detail: str = ""
     seconds: float = 0.0
     cached: bool = False
+    checker: tuple[dg.Diagnostic, ...] = ()  # sparse after the patch (the directory ran it)
+    checker_before: tuple[dg.Diagnostic, ...] = ()  # and on its parent
+    checked: bool = False  # sparse ran on this cell's builds
 
     @property
     def keeps_parent_errors(self) -> bool:
@@ -88,10 +91,11 @@ def _stated(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], stats: Bui
 def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                  toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                  stats: BuildStats, progress: Progress | None = None,
-                 separate: bool = False) -> list[BuildCell]:
+                 separate: bool = False, sparse: bool = False) -> list[BuildCell]:
     """One target's chains: each version's base, then its patches in turn."""
     cell = _cell_maker(target, config, toolchain)
-    bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner)
+    bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner,
+                     sparse)
     why = missing_tool(target, bd.toolchain)
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
@@ -149,7 +153,8 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
             detail = "config options not met: " + ", ".join(problems)
         out.append(cell(r.version, p.number, status, p.commit, errors=tuple(errors),
                         inherited=tuple(inherited), new_warnings=tuple(new_w), not_built=after.not_built,
-                        reproduce=repro, detail=detail, seconds=after.seconds, cached=hit))
+                        reproduce=repro, detail=detail, seconds=after.seconds, cached=hit,
+                        checker=after.checker, checker_before=before.checker, checked=bd.sparse))
         before = after
         if after.ok:
             last_built = after
@@ -210,23 +215,25 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
 def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                 progress: Progress | None = None,
-                separate: bool = False) -> tuple[list[BuildCell], BuildStats]:
+                separate: bool = False, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
     """One unit of the matrix (executor.py): a target's chains."""
     stats = BuildStats()
-    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate), stats
+    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate,
+                        sparse), stats
 
 
 def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], targets: list[Target],
                  toolchain: str | None, config: BuildConfig, jobs: int = 2, w1: bool = False,
                  progress: Progress | None = None,
-                 executor=None) -> tuple[list[BuildCell], BuildStats]:
+                 executor=None, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
+    """`sparse`: the checks' sparse rides on the first target's builds (one arch, as NIPA)."""
     def lost(t: Target, why: str) -> list[BuildCell]:
         tc = t.toolchain(toolchain)
         return [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
                           detail=why) for r in applied for p in r.patches]
     return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
                    lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None,
-                                    not here),
+                                    not here, sparse and t is targets[0]),
                    lost, progress)
 
 

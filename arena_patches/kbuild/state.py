@@ -39,6 +39,7 @@ class CommitState:
     compiles: int  # compiler invocations make issued for this state
     seconds: float
     timed_out: bool = False
+    checker: tuple[dg.Diagnostic, ...] = ()  # sparse on the version's files (BuildDir.sparse)
 
 
 def kernel_objects(paths: list[str]) -> list[str]:
@@ -82,18 +83,22 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
         ok = ok and r1.returncode == 0
         timed_out = timed_out or r1.timed_out
         warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity is Severity.WARNING]
+    checker: list[dg.Diagnostic] = []
+    if bd.sparse and again and not timed_out:
+        r2 = bd.make(bd.checker_goals([o for o in again if (bd.out / o).exists()]), STEP_TIMEOUT)
+        checker = dg.parse(r2.stdout + r2.stderr, roots)
     text = "\n".join(logs)
     errors = _dedupe([d for d in dg.parse(text, roots) if d.severity is Severity.ERROR])
     return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
                        not_built=tuple(sorted(set(not_built))),
                        failure="" if ok else (dg.make_failure(text) or "make failed"),
                        compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
-                       timed_out=timed_out)
+                       timed_out=timed_out, checker=tuple(_dedupe(checker)))
 
 
 def _key(bd: BuildDir, tree_id: str, objs: list[str]) -> str:
     h = hashlib.sha256(json.dumps([tree_id, bd.target.name, bd.config.key, bd.toolchain_id, bd.w1,
-                                   objs]).encode())
+                                   objs] + (["sparse"] if bd.sparse else [])).encode())
     return h.hexdigest()[:32]
 
 
@@ -121,12 +126,14 @@ def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
 def _dump_state(s: CommitState) -> dict:
     return {"ok": s.ok, "errors": [dg.as_dict(d) for d in s.errors],
             "warnings": [dg.as_dict(d) for d in s.warnings], "not_built": list(s.not_built),
-            "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds}
+            "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds,
+            "checker": [dg.as_dict(d) for d in s.checker]}
 
 
 def _load_state(x: dict) -> CommitState:
     return CommitState(x["ok"], tuple(map(dg.from_dict, x["errors"])), tuple(map(dg.from_dict, x["warnings"])),
-                       tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"])
+                       tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"],
+                       checker=tuple(map(dg.from_dict, x.get("checker", []))))
 
 
 def judge(before: CommitState, after: CommitState,

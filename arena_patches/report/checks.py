@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
-from arena_patches.core.verdicts import Status, overall
 
 SCHEMA_VERSION = 1
 
@@ -59,35 +58,34 @@ def _at(r) -> str:
     return f"v{r.version} {r.patch}/"
 
 
-_PW_STATE = {Status.PASS: "success", Status.WARN: "warning", Status.FAIL: "fail", Status.ERROR: "fail",
-             Status.SKIP: "warning"}
+_PW_STATE = {"pass": "success", "warn": "warning", "fail": "fail", "error": "fail", "skip": "warning"}
+_WORST = ("fail", "error", "warn", "pass", "skip")
 
 
-def _per_patch(rs):
-    key = lambda r: (r.version, r.patch)  # noqa: E731
+def _per_patch(rs: list[dict]):
+    key = lambda r: (r["version"], r["patch"])  # noqa: E731
     return groupby(sorted(rs, key=key), key=key)
 
 
-def patchwork(rs, url: str = "") -> list[dict[str, Any]]:
+def patchwork_records(rs: list[dict], url: str = "") -> list[dict[str, Any]]:
     """One record per patch, as patchwork's checks API takes them (state, context,
-    description, target_url)."""
+    description, target_url), from the JSON document's `checks`. A patch nothing judged
+    (every check skipped) is a warning, never a success."""
     out = []
     for (v, k), group in _per_patch(rs):
         group = list(group)
-        st = _worst(group)
-        out.append({"version": v, "patch": k, "state": _PW_STATE[st], "context": "arena-patches-checks",
-                    "description": "; ".join(f"{r.check}: {r.status.value}" for r in group)[:250],
+        worst = min((r["status"] for r in group), key=_WORST.index)
+        state = _PW_STATE[worst] if any(r["status"] != "skip" for r in group) else "warning"
+        out.append({"version": v, "patch": k, "state": state, "context": "arena-patches-checks",
+                    "description": "; ".join(f"{r['check']}: {r['status']}" for r in group)[:250],
                     "target_url": url})
     return out
 
 
-def _worst(group) -> Status:
-    st = overall(r.status for r in group)
-    return Status.WARN if st is Status.PASS and any(r.status is Status.WARN for r in group) else st
-
-
-def b4(rs, url: str = "") -> list[dict[str, Any]]:
-    """b4's review-check records: one per patch and check."""
-    return [{"version": r.version, "patch": r.patch, "tool": f"arena-patches/{r.check}",
-             "status": r.status.value, "summary": r.summary, "url": url,
-             "details": "\n".join(f"{f.status.value} {f}" for f in r.findings if f.new)} for r in rs]
+def b4_records(rs: list[dict], url: str = "") -> list[dict[str, Any]]:
+    """b4's review-check records ({tool, status, summary, url, details}): one per patch and
+    check, with the version and patch they are about."""
+    return [{"version": r["version"], "patch": r["patch"], "tool": f"arena-patches/{r['check']}",
+             "status": r["status"], "summary": r["summary"], "url": url,
+             "details": "\n".join(f"{f['status']} {f['file'] or '(commit message)'}: {f['type']}: {f['message']}"
+                                  for f in r["findings"] if f["new"])} for r in rs]

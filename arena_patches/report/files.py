@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from arena_patches.core.verdicts import Status
-from arena_patches.report import escape, jsonout
+from arena_patches.report import checks as report_checks, escape, jsonout
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TROUBLE = {s.value for s in Status if s.is_trouble}
@@ -84,6 +84,13 @@ def junit(doc: dict) -> str:
             _case(s, f"build.v{c['version']}.{c['target']}", f"patch {c['patch']}", c["status"],
                   c["detail"] or (c["errors"][0]["message"] if c["errors"] else c["status"]),
                   f"{lines}\nreproduce: {c['reproduce']}")
+    if doc.get("checks"):
+        s = ET.SubElement(root, "testsuite", name=f"{title}: checks")
+        for r in doc["checks"]:
+            lines = "\n".join(f"{f['status']} {f['file'] or '(commit message)'}: {f['type']}: {f['message']}"
+                              for f in r["findings"] if f["new"])
+            _case(s, f"checks.v{r['version']}.{r['check']}", f"patch {r['patch']}", r["status"],
+                  r["summary"], lines)
     if doc.get("boot"):
         s = ET.SubElement(root, "testsuite", name=f"{title}: boot")
         for r in doc["boot"]["results"]:
@@ -172,6 +179,10 @@ def write(doc: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"report.json": jsonout.text(doc), "junit.xml": junit(doc), "report.md": markdown(doc),
              "report.html": html_page(doc)}
+    if doc.get("checks"):
+        url = (out / "report.html").resolve().as_uri()
+        files["patchwork-checks.json"] = jsonout.text(report_checks.patchwork_records(doc["checks"], url))
+        files["b4-checks.json"] = jsonout.text(report_checks.b4_records(doc["checks"], url))
     for name, text in files.items():
         write_atomically(out / name, text)
     return [out / n for n in files]

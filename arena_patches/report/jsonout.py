@@ -8,6 +8,7 @@ from typing import Any
 
 from arena_patches.core.model import Claim, Patch, Person, Reply, Series, Version
 from arena_patches.kbuild import diagnostics as dg
+from arena_patches.report import checks as report_checks
 
 SCHEMA_VERSION = 1
 
@@ -181,7 +182,13 @@ def verification(v) -> dict[str, Any]:
             "build": build_results(v.build, v.build_stats) if v.build_stats else None,
             "boot": boot_results(v.boot) if v.boot else None,
             "invariants": invariants(v.invariants)["invariants"] if v.invariants else None,
-            "diff": comparisons(v.comparisons, v.reviews)}
+            "diff": comparisons(v.comparisons, v.reviews),
+            **_checks_of(v)}
+
+
+def _checks_of(v) -> dict[str, Any]:
+    doc = report_checks.document(v.checks)
+    return {"checks": doc["checks"], "findings": doc["findings"]}
 
 
 def backport_run(run) -> dict[str, Any]:

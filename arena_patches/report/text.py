@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from arena_patches.core.model import Series
+from arena_patches.report import checks as report_checks
 
 from arena_patches.core.verdicts import HunkStatus, Status
 from arena_patches.report import escape
@@ -258,6 +259,8 @@ def print_verification(v, con: Console | None = None) -> None:
         print_apply(v.apply, con)
     if v.build:
         print_build(v.build, v.build_stats, con)
+    if v.checks:
+        report_checks.print_checks(v.checks, con)
     if v.boot:
         print_boot(v.boot, con)
     if v.invariants:

@@ -6,21 +6,25 @@ can gate on; rendering is report/'s, the exit code core.verdicts'.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 from dataclasses import dataclass
 
+from arena_patches.checks import registry as checks_registry, run as checks_run, sparse
 from arena_patches.core.model import Series
+from arena_patches.core.paths import default_work_dir
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.review import compare as versions, track
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
-from arena_patches.verify.options import BuildOptions, Inputs
+from arena_patches.verify.options import BuildOptions, ChecksOptions, Inputs
 
 @dataclass(frozen=True)
 class StageOutcome:
     name: str
     status: Status
     reason: str
+    mails_only: bool = False  # judged only the mails (as series and diff do): only a fail counts
 
 
 @dataclass(frozen=True)
@@ -34,16 +38,20 @@ class Verification:
     invariants: tuple = ()
     comparisons: tuple = ()
     reviews: tuple = ()
+    checks: tuple = ()  # checks.registry.CheckResult
 
     @property
     def status(self) -> Status:
         """Judged by the stages that look at code: series and diff read only the mails."""
-        code = [s.status for s in self.stages if s.name not in ("series", "diff")]
-        mails = [s.status for s in self.stages if s.name in ("series", "diff") and s.status is Status.FAIL]
+        code = [s.status for s in self.stages if s.name not in ("series", "diff") and not s.mails_only]
+        mails = [s.status for s in self.stages if (s.name in ("series", "diff") or s.mails_only)
+                 and s.status is Status.FAIL]
         return overall(code + mails)
 
 
-def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Verification:
+def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
+           checks: ChecksOptions = ChecksOptions()) -> Verification:
+    chosen = checks_registry.select(checks.names, not checks.enabled)
     spec = stages.load_spec(o.spec)
     outcomes: list[StageOutcome] = []
     applied: tuple[VersionResult, ...] = ()
@@ -81,13 +89,30 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Ve
         else:
             cells, stats = stages.build_series(spec, s, wr, applied, build.targets, build.toolchain,
                                                  build.config, build.jobs, build.w1, progress,
-                                                 build.executor)
+                                                 build.executor, sparse.wanted(chosen))
             outcomes.append(_build_outcome(cells))
+        found = _checks_stage(chosen, s, wr, applied, cells, o, build, outcomes, progress)
         boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
         invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
     comps, reviews = _diff_stage(s, outcomes)
     return Verification(s, applied, tuple(outcomes), tuple(cells), stats, tuple(boots), tuple(invs),
-                        tuple(comps), tuple(reviews))
+                        tuple(comps), tuple(reviews), tuple(found))
+
+
+def _checks_stage(chosen, s, wr, applied, cells, o: Inputs, build: BuildOptions, outcomes: list,
+                  progress) -> list:
+    """The registry's checks on every patch; the stage says what checks_run.outcome says."""
+    if not chosen:
+        outcomes.append(StageOutcome("checks", Status.SKIP, "--no-checks"))
+        return []
+    picked = stages.pick_versions(s, o.version)
+    work = None if wr else Path(o.work_dir or default_work_dir()) / "checks"
+    ctxs = checks_run.contexts(s, picked, applied, wr, work, tuple(cells),
+                               head=wr.resolve("HEAD") if wr else None, w1=build.w1)
+    results = checks_run.run(chosen, ctxs, progress)
+    outcomes.append(StageOutcome("checks", *checks_run.outcome(results),
+                                 mails_only=not checks_run.judged_code(results)))
+    return results
 
 
 def _invariant_stage(spec, wr, applied, outcomes: list, s=None, cells=()) -> list:

@@ -105,10 +105,10 @@ def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: st
 
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
-                 progress: Progress | None = None, executor=None):
+                 progress: Progress | None = None, executor=None, sparse: bool = False):
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return matrix.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)
+    return matrix.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor, sparse)
 
 
 def boot_defaults(spec: SeriesSpec) -> tuple[str, ...]:
