@@ -168,3 +168,11 @@ def test_outcome_is_the_one_summary_of_the_checks():
     st, line = checks_run.outcome([_result(1, 1, "A"), _result(1, 2, status=Status.PASS)])
     assert st is Status.WARN and "1 new findings" in line
     assert checks_run.outcome([])[0] is Status.SKIP
+
+
+def test_messages_lose_the_line_numbers_they_name():
+    from arena_patches.core.findings import without_lines
+    assert without_lines("kfree (memcpy on line 12)") == "kfree (memcpy on line N)"
+    assert without_lines("see kernel/bpf/arena.c:12:4 and x.h:3") == "see kernel/bpf/arena.c and x.h"
+    assert without_lines("#12: bad") == "#N: bad"
+    assert without_lines("line length of 84 exceeds 80 columns") == "line length of 84 exceeds 80 columns"

@@ -1,9 +1,11 @@
 """coccinelle: the base tree's own semantic patches (scripts/coccinelle, those with a
-report mode) on the .c files the patch touched, before and after it, `spatch -D report`;
-only what is new after the patch is its. spatch is slow (a second or so per script and
-file), so each file content's answer is cached (the file after patch k is the file
-before patch k+1, and versions share files), and the whole check has a time budget: past
-it, spatch is killed and the check is `error`."""
+report mode) that apply to the patch, on the .c files it touched, before and after it,
+`spatch -D report`; only what is new after the patch is its. spatch parses the whole file
+for each script (verifier.c: tens of seconds each), so a script runs only when a function
+it calls appears in the lines the patch adds (a finding the patch brings involves them),
+each answer is cached by file content and script (the file after patch k is the file
+before patch k+1; versions share files), and the whole check has a time budget: past it,
+spatch is killed and the check is `error`."""
 from __future__ import annotations
 
 import hashlib
@@ -13,19 +15,32 @@ from dataclasses import replace
 from pathlib import Path
 
 from arena_patches.checks.basetree import base_tree, touched_files
-from arena_patches.checks.registry import Check, Failed, Need, PatchContext, register
+from arena_patches.checks.registry import Check, Failed, Need, PatchContext, Skipped, register
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.findings import Finding, without_lines
 from arena_patches.core.verdicts import Status
 
+_CALLED = re.compile(r"\b([A-Za-z_]\w{3,})\s*\(")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_NOT_NAMES = {"sizeof", "return", "while", "switch", "typeof", "defined"}
 _REPORT = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):[\d-]+: (?P<msg>.*)$")
 SPATCH = ("spatch", "--very-quiet", "--no-show-diff", "-D", "report", "--timeout", "60")
 
 
-def scripts(root: Path) -> list[Path]:
-    """The semantic patches that can report (`virtual report`)."""
-    return [p for p in sorted((root / "scripts" / "coccinelle").rglob("*.cocci"))
-            if "virtual report" in p.read_text(errors="replace")]
+def scripts(root: Path, added: str) -> list[Path]:
+    """The semantic patches that can report (`virtual report`) and call a function the
+    added lines name."""
+    words = set(_WORD.findall(added))
+    out = []
+    for p in sorted((root / "scripts" / "coccinelle").rglob("*.cocci")):
+        text = p.read_text(errors="replace")
+        if "virtual report" in text and (set(_CALLED.findall(text)) - _NOT_NAMES) & words:
+            out.append(p)
+    return out
+
+
+def added_lines(diff: str) -> str:
+    return "\n".join(l[1:] for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++"))
 
 
 def parse(output: str, name: str) -> list[Finding]:
@@ -57,41 +72,45 @@ class Coccinelle(Check):
     def run(self, ctx: PatchContext) -> list[Finding]:
         root = base_tree(ctx)
         here, paths = touched_files(ctx, (".c",), "coccinelle")
+        chosen = scripts(root, added_lines(ctx.patch.diff))
+        if not chosen:
+            raise Skipped("no semantic patch calls what the patch's added lines name")
+        files = {f"{side}/{p}": hashlib.sha256((here / side / p).read_bytes()).hexdigest()
+                 for side in ("before", "after") for p in paths if (here / side / p).exists()}
         cache = JsonCache(ctx.work / "coccinelle-cache")
-        said: dict[str, list[Finding]] = {"before": [], "after": []}
-        todo: dict[str, tuple[str, str]] = {}  # work-relative path -> (side, key)
-        for side in said:
-            for p in paths:
-                f = here / side / p
-                if not f.exists():
-                    continue
-                key = hashlib.sha256(f"{ctx.base}\0{p}\0".encode() + f.read_bytes()).hexdigest()[:32]
+        said: list[Finding] = []
+        deadline = time.monotonic() + self.timeout
+        for script in chosen:
+            name = str(script.relative_to(root / "scripts" / "coccinelle"))[:-len(".cocci")]
+            keys = {rel: hashlib.sha256(f"{ctx.base}\0{name}\0{rel.split('/', 1)[1]}\0{h}".encode()
+                                        ).hexdigest()[:32] for rel, h in files.items()}
+            todo = []
+            for rel, key in keys.items():
                 hit = cache.get(key, lambda x: [_as(d) for d in x])
                 if hit is None:
-                    todo[f"{side}/{p}"] = (side, key)
+                    todo.append(rel)
                 else:
-                    said[side] += hit
-        for rel, (side, key), found in self._spatch(ctx, root, here, todo):
-            cache.put(key, [_dump(f) for f in found])
-            said[side] += found
-        had = {f.identity for f in said["before"]}
-        return [f if f.identity not in had else replace(f, new=False) for f in said["after"]]
+                    said += [replace(f, file=rel) for f in hit]
+            if todo:
+                found = self._spatch(ctx, script, name, here, todo, deadline)
+                for rel in todo:
+                    mine = [f for f in found if f.file == rel]
+                    cache.put(keys[rel], [_dump(f) for f in mine])
+                    said += mine
+        before = {(f.check, f.file.split("/", 1)[1], f.type, f.message) for f in said if f.file.startswith("before/")}
+        out = []
+        for f in said:
+            if f.file.startswith("after/"):
+                f = replace(f, file=f.file.split("/", 1)[1])
+                out.append(f if f.identity not in before else replace(f, new=False))
+        return out
 
-    def _spatch(self, ctx: PatchContext, root: Path, here: Path, todo: dict):
-        """Each report script once over every file not cached; yields (file, where, findings)."""
-        if not todo:
-            return []
-        per: dict[str, list[Finding]] = {rel: [] for rel in todo}
-        deadline = time.monotonic() + self.timeout
-        for script in scripts(root):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Failed(f"coccinelle: over its {self.timeout:.0f} s budget (at {script.name})")
-            rec = ctx.runner.run([*SPATCH, "--sp-file", str(script), *todo], cwd=here, timeout=left)
-            if rec.timed_out:
-                raise Failed(f"coccinelle: spatch on {script.name} killed at the {self.timeout:.0f} s budget")
-            name = str(script.relative_to(root / "scripts" / "coccinelle"))[:-len(".cocci")]
-            for f in parse(rec.stdout, name):
-                if f.file in per:
-                    per[f.file].append(replace(f, file=f.file.split("/", 1)[1]))
-        return [(rel, todo[rel], per[rel]) for rel in todo]
+    def _spatch(self, ctx: PatchContext, script: Path, name: str, here: Path, files: list[str],
+                deadline: float) -> list[Finding]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Failed(f"coccinelle: over its {self.timeout:.0f} s budget (before {name})")
+        rec = ctx.runner.run([*SPATCH, "--sp-file", str(script), *files], cwd=here, timeout=left)
+        if rec.timed_out:
+            raise Failed(f"coccinelle: spatch {name} killed at the {self.timeout:.0f} s budget")
+        return parse(rec.stdout, name)

@@ -9,6 +9,7 @@ from pathlib import Path
 from arena_patches.checks import history, registry
 from arena_patches.checks.registry import Check, CheckResult, PatchContext, Progress
 from arena_patches.core.model import Series
+from arena_patches.core.progress import Steps, step
 from arena_patches.core.runner import DEFAULT, Runner
 from arena_patches.core.verdicts import Status, overall
 from arena_patches.tree.repo import WorkRepo
@@ -42,11 +43,13 @@ def contexts(s: Series, versions: list[int], applied: tuple = (), wr: WorkRepo |
 
 def run(checks: list[Check], ctxs: list[PatchContext], progress: Progress | None = None) -> list[CheckResult]:
     steps = [(c, x) for x in ctxs for c in checks]
+    say = Steps(progress, len(steps)) if progress else None
     out = []
-    for n, (check, ctx) in enumerate(steps, 1):
+    for check, ctx in steps:
+        if say:
+            say(f"checks: {ctx.where} {check.name}")
         r = check.judge(ctx)
-        if progress:
-            progress(f"[{n}/{len(steps)}] {ctx.where} {check.name} {r.status.value} {r.seconds:.0f} s")
+        step(say, f"{ctx.where} {check.name} {r.status.value} {r.seconds:.0f} s")
         out.append(r)
     totals = {(x.version.version, x.patch.number): x.patch.total for x in ctxs}
     return history.follow(out, totals)

@@ -19,6 +19,7 @@ from typing import Iterator
 
 from arena_patches.cli import parser
 from arena_patches.core.errors import ArenaPatchesError
+from arena_patches.core.progress import is_step
 from arena_patches.core.verdicts import EXIT_FINDINGS, EXIT_INFRA, EXIT_INPUT, EXIT_OK, Status, exit_code
 from arena_patches.demo import expect as demo_expect
 from arena_patches.demo import prepare
@@ -32,9 +33,13 @@ __all__ = ["main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INFRA"]
 
 @contextmanager
 def progress(enabled: bool = True) -> Iterator:
-    """A live status line on stderr when it is a terminal; silent otherwise."""
-    if not enabled or sys.stderr is None or not sys.stderr.isatty():
+    """A live status line on stderr when it is a terminal; otherwise (a CI log) one line
+    per numbered step (`[12/72] v3 2/4 x86_64 pass 41 s`), nothing else."""
+    if not enabled or sys.stderr is None:
         yield lambda msg: None
+        return
+    if not sys.stderr.isatty():
+        yield lambda msg: print(escape.terminal(msg), file=sys.stderr, flush=True) if is_step(msg) else None
         return
     con = text.console(stderr=True)
     with con.status("starting") as st:

@@ -31,14 +31,15 @@ def new_by_identity(after: Iterable[T], before: Iterable[T]) -> list[T]:
     return out
 
 
-# "file.c:12:", "line 12", "#12" inside a message: a message that names its own line
+# "file.c:12:3", "line 12", "#12" inside a message: a message that names its own line
 # would make the same finding a new one each time a patch moves code
-_LINE_IN_MESSAGE = re.compile(r"(?<![\w.])(?:[\w./-]+\.[ch]:\d+(?::\d+)?|line \d+|#\d+)(?!\w)")
+_PATH_LINE = re.compile(r"(?<![\w.])([\w./-]+\.[chS]):\d+(?::\d+)?(?!\w)")
+_LINE_WORD = re.compile(r"(\blines? |#)\d+\b")
 
 
 def without_lines(message: str) -> str:
-    return _LINE_IN_MESSAGE.sub(lambda m: m.group(0).split(":")[0] if ":" in m.group(0) else "", message
-                                ).strip()
+    """The message with the line numbers it names left out ("line N")."""
+    return _LINE_WORD.sub(lambda m: f"{m.group(1)}N", _PATH_LINE.sub(r"\1", message)).strip()
 
 
 @dataclass(frozen=True)

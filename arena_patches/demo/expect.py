@@ -29,4 +29,17 @@ def mismatches(v, expect: dict) -> list[str]:
                 have = c.word if c else None
                 if have != want:
                     out.append(f"build {ver} {k}/{len(statuses)} {target}: expected {want}, got {have}")
+    out += _checks(v, expect.get("checks", {}))
+    return out
+
+
+def _checks(v, expect: dict) -> list[str]:
+    """Each check's new findings on exactly the patches named ("v1 3/4"), nowhere else."""
+    out = []
+    total = {x.version: x.total for x in v.series.versions}
+    for name, where in sorted(expect.items()):
+        got = sorted({f"v{r.version} {r.patch}/{total.get(r.version)}" for r in v.checks
+                      if r.check == name and r.new})
+        if got != sorted(where):
+            out.append(f"checks {name}: expected new findings on {sorted(where)}, got {got}")
     return out

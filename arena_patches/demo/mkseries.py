@@ -33,6 +33,7 @@ class PatchSpec:
     subject: str
     body: str
     edits: tuple[Edit, ...]
+    trailers: tuple[str, ...] = ()  # "Fixes: …" lines, just above the Signed-off-by
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def _commit(runner: Runner, repo: Path, parent: str, p: PatchSpec, when: int, in
         blob = git(runner, repo, "hash-object", "-w", "--stdin", input=text.encode()).stdout.strip()
         git(runner, repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
     tree = git(runner, repo, "write-tree", env=env).stdout.strip()
-    msg = f"{p.subject}\n\n{p.body.strip()}\n\nSigned-off-by: {AUTHOR[0]} <{AUTHOR[1]}>\n"
+    tags = "".join(f"{t}\n" for t in p.trailers)
+    msg = f"{p.subject}\n\n{p.body.strip()}\n\n{tags}Signed-off-by: {AUTHOR[0]} <{AUTHOR[1]}>\n"
     return git(runner, repo, "commit-tree", tree, "-p", parent, "-F", "-", env=_ident(when),
                input=msg.encode()).stdout.strip()
 

@@ -6,6 +6,9 @@ v1  1/4 a missing `;` (the patch does not build on its own; 2/4 fixes it)
         32-bit, where arena.c is not built (the kernel test robot's v2 report)
     3/4 an unused variable (a new warning)
     4/4 flush_tlb_kernel_range() without <asm/tlbflush.h> (the loongarch report)
+    and for the per-patch checks: 2/4 a Fixes: tag not in the kernel's form, 3/4 a new
+    function that is not static and declared nowhere (sparse: "Should it be static?"),
+    4/4 a kernel-doc comment naming a parameter the function does not have
 v2  every one of those fixed, with a changelog saying so, and a base-commit: trailer
 v3  1/4 was edited after 2/4 was made on it (2/4 no longer applies) and 3/4 was
     never sent (a gap)
@@ -81,6 +84,23 @@ LOOP_COUNT_FLUSH = LOOP_COUNT + LOOP_FLUSH[len(LOOP_ANCHOR):] + "\tpr_debug(\"ar
 INCLUDE_ANCHOR = "#include <linux/pagemap.h>\n"
 INCLUDE_TLB = INCLUDE_ANCHOR + "#include <asm/tlbflush.h>\n"
 
+# the per-patch checks' plants (v1 only: v2 fixes them, so each is found on its patch alone)
+NOT_STATIC = ANCHOR_PGOFF + """
+long arena_freed_pages_total(struct bpf_arena *arena)
+{
+	return 0;
+}
+"""
+KDOC_WRONG = """/**
+ * compute_pgoff() - the page offset of a user address in the arena
+ * @map: the arena
+ * @uaddr: a user address in the arena
+ *
+ * Return: the page offset of @uaddr
+ */
+""" + ANCHOR_PGOFF
+BAD_FIXES = 'Fixes: 53a45ac ("bpf: arena: add arena_nr_pages()")'
+
 P1_BODY = "Add a helper that says how many pages an arena spans."
 P2_BODY = "Let the verifier refuse an arena that spans no page."
 P3_BODY = "Count the pages arena_free_pages() frees."
@@ -92,10 +112,11 @@ def versions() -> list[VersionSpec]:
         PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_BROKEN),)),
         PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (
             Edit(ARENA, HELPER_BROKEN, EXPORTED), Edit("include/linux/bpf.h", DECL_ANCHOR, DECL),
-            Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL))),
-        PatchSpec("bpf: arena: count freed pages", P3_BODY, (Edit(ARENA, FREE_ANCHOR, FREE_UNUSED),)),
+            Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL)), trailers=(BAD_FIXES,)),
+        PatchSpec("bpf: arena: count freed pages", P3_BODY, (Edit(ARENA, FREE_ANCHOR, FREE_UNUSED),
+                                                            Edit(ARENA, ANCHOR_PGOFF, NOT_STATIC))),
         PatchSpec("bpf: arena: flush the TLB after freeing pages", P4_BODY,
-                  (Edit(ARENA, LOOP_ANCHOR, LOOP_FLUSH),)),
+                  (Edit(ARENA, LOOP_ANCHOR, LOOP_FLUSH), Edit(ARENA, ANCHOR_PGOFF, KDOC_WRONG))),
     ))
     v2_p1 = PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_OK),))
     v2_p2 = PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (

@@ -21,6 +21,7 @@ from arena_patches.kbuild.state import COLD_TIMEOUT, CommitState, judge, kernel_
 from arena_patches.kbuild.targets import Target, missing_tool
 from arena_patches.core.executor import LocalExecutor, UnitLost
 from arena_patches.core.model import Series
+from arena_patches.core.progress import Steps, step
 from arena_patches.core.verdicts import Status
 from arena_patches.tree.apply import VersionResult
 from arena_patches.tree.repo import WorkRepo
@@ -151,10 +152,14 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
             status, detail = Status.ERROR, f"timed out after {COLD_TIMEOUT:.0f} s"
         if problems and status is Status.PASS:
             detail = "config options not met: " + ", ".join(problems)
+        step(progress, f"v{r.version} {p.number}/{len(r.patches)} {bd.target.name} {status.value} "
+                       f"{after.seconds:.0f} s" + (" (cached)" if hit else ""))
         out.append(cell(r.version, p.number, status, p.commit, errors=tuple(errors),
                         inherited=tuple(inherited), new_warnings=tuple(new_w), not_built=after.not_built,
                         reproduce=repro, detail=detail, seconds=after.seconds, cached=hit,
-                        checker=after.checker, checker_before=before.checker, checked=bd.sparse))
+                        checker=after.checker, checked=bd.sparse,
+                        # a parent that did not build was checked on less: the last that built too
+                        checker_before=before.checker + (last_built.checker if last_built is not before else ())))
         before = after
         if after.ok:
             last_built = after
@@ -231,6 +236,8 @@ def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
         tc = t.toolchain(toolchain)
         return [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
                           detail=why) for r in applied for p in r.patches]
+    if progress:  # one line per built cell, numbered over the whole matrix
+        progress = Steps(progress, len(targets) * sum(len(r.patches) for r in applied))
     return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
                    lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None,
                                     not here, sparse and t is targets[0]),
