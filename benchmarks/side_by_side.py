@@ -8,9 +8,12 @@ demo series (3 versions x 4 patches), the same targets and the same config:
   (c) arena-patches re-run (the result cache);
   (d) the lower bound: one cold base build per target, then each distinct tree state
       built once incrementally (timed in (a): the first time (a) built that state);
-  (e) arena-patches cold with `--executor ray` (a local Ray instance on this machine).
+  (e) arena-patches cold with `--executor ray` (a local Ray instance on this machine);
+  (f) arena-patches cold with the per-patch checks: sparse riding on the matrix's builds,
+      then every check of the registry on every patch (checkpatch, commit tags, kernel-doc,
+      W=1 skipped without --w1, Coccinelle).
 
-Prints seconds and the ratios b/a, c/a, b/d, e/b; writes the figures to --out (JSON).
+Prints seconds and the ratios b/a, c/a, b/d, e/b, f/b; writes the figures to --out (JSON).
 Passes or fails on nothing.
 
     .venv/bin/python benchmarks/side_by_side.py [--targets x86_64,i386] [--out figures.json]
@@ -29,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from arena_patches.checks import registry as checks_registry, run as checks_run
 from arena_patches.demo import prepare as demo
 from arena_patches.core import executor
 from arena_patches.verify import stages
@@ -38,15 +42,22 @@ from arena_patches.tree import repo as tree_mod
 from arena_patches.kbuild.targets import make_argv, shell_line
 
 
-def arena(d, spec, s, work: Path, targets: str, ex=None) -> tuple[float, dict]:
+def arena(d, spec, s, work: Path, targets: str, ex=None, checks: bool = False) -> tuple[float, dict]:
     t0 = time.monotonic()
+    found = []
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work) as wr:
         applied = stages.apply_series(s, wr, [v.version for v in s.versions])
         cells, stats = stages.build_series(spec, s, wr, applied, targets, None, None,
-                                             os.cpu_count() or 2, False, executor=ex)
+                                             os.cpu_count() or 2, False, executor=ex, sparse=checks)
+        t_matrix = time.monotonic() - t0
+        if checks:
+            ctxs = checks_run.contexts(s, [v.version for v in s.versions], applied, wr, cells=tuple(cells))
+            found = checks_run.run(checks_registry.select(None), ctxs)
     grid = {f"v{c.version} {c.patch}/{c.target}": c.status.value for c in cells}
     return time.monotonic() - t0, {"grid": grid, "compiler_invocations": stats.compiler_invocations,
-                                   "built_states": stats.built_states, "cached": stats.cached_results}
+                                   "built_states": stats.built_states, "cached": stats.cached_results,
+                                   "matrix_seconds": t_matrix,
+                                   "checks": {f"v{r.version} {r.patch} {r.check}": r.status.value for r in found}}
 
 
 def maintainer_loop(d, spec, s, work: Path, targets: str, config_from: Path) -> tuple[float, float, dict]:
@@ -103,6 +114,7 @@ def main() -> None:
     ap.add_argument("--targets", default="x86_64,i386")
     ap.add_argument("--out", default="side_by_side.json")
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--no-checks", action="store_true", help="leave out (f)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arena-side-"))
     try:
@@ -116,6 +128,10 @@ def main() -> None:
         fig["c_rerun"], _ = arena(d, spec, s, work / "w-b", a.targets)
         fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(d, spec, s, work, a.targets,
                                                                         next((work / "w-b" / "trees").iterdir()))
+        if not a.no_checks:
+            os.environ["CCACHE_DIR"] = str(work / "ccache-f")
+            fig["f_checks_cold"], fig["f_detail"] = arena(d, spec, s, work / "w-f", a.targets, checks=True)
+            fig["f_same_grid"] = fig["f_detail"]["grid"] == fig["b_detail"]["grid"]
         if not a.no_ray:
             os.environ["CCACHE_DIR"] = str(work / "ccache-e")
             ex = executor.RayExecutor(num_cpus=os.cpu_count() or 2)
@@ -134,12 +150,18 @@ def main() -> None:
             ("(d) lower bound: base + each distinct state once", fig["d_bound"])]
     if "e_ray_cold" in fig:
         rows.append(("(e) arena-patches cold, --executor ray", fig["e_ray_cold"]))
+    if "f_checks_cold" in fig:
+        rows.append(("(f) arena-patches cold, with the per-patch checks", fig["f_checks_cold"]))
+        rows.append(("    of which the matrix (sparse riding on it)", fig["f_detail"]["matrix_seconds"]))
     for label, sec in rows:
         print(f"  {label:55} {sec:8.1f} s")
     fig["ratios"] = {"b/a": fig["b_cold"] / fig["a_loop"], "c/a": fig["c_rerun"] / fig["a_loop"],
                      "b/d": fig["b_cold"] / fig["d_bound"]}
     if "e_ray_cold" in fig:
         fig["ratios"]["e/b"] = fig["e_ray_cold"] / fig["b_cold"]
+    if "f_checks_cold" in fig:
+        fig["ratios"]["f/b"] = fig["f_checks_cold"] / fig["b_cold"]
+        fig["ratios"]["f_matrix/b"] = fig["f_detail"]["matrix_seconds"] / fig["b_cold"]
     print("  " + ", ".join(f"{k} = {v:.2f}" for k, v in fig["ratios"].items()))
     if "e_same_grid" in fig:
         print(f"  ray grid equals local grid: {fig['e_same_grid']}")

@@ -176,3 +176,25 @@ def test_messages_lose_the_line_numbers_they_name():
     assert without_lines("see kernel/bpf/arena.c:12:4 and x.h:3") == "see kernel/bpf/arena.c and x.h"
     assert without_lines("#12: bad") == "#N: bad"
     assert without_lines("line length of 84 exceeds 80 columns") == "line length of 84 exceeds 80 columns"
+
+
+def test_the_demo_expects_each_planted_finding_on_its_patch_and_nowhere_else():
+    from types import SimpleNamespace
+
+    from arena_patches.demo import expect
+    from arena_patches.mail import spec as spec_mod
+    want = spec_mod.load("arena-demo").raw["expect"]
+    assert want["checks"] == {"commit-tags": ["v1 2/4"], "sparse": ["v1 3/4"], "kernel-doc": ["v1 4/4"]}
+    series = SimpleNamespace(versions=[SimpleNamespace(version=v, total=4) for v in (1, 2, 3)])
+
+    def run(*where):
+        rs = [registry.CheckResult(c, v, k, Status.WARN,
+                                   (Finding(c, Status.WARN, "t", "a.c", "m", new=new),)) for c, v, k, new in where]
+        return SimpleNamespace(series=series, checks=rs, apply=(), boot=(), invariants=(), build=())
+    found = run(("commit-tags", 1, 2, True), ("sparse", 1, 3, True), ("sparse", 1, 4, False),
+                ("kernel-doc", 1, 4, True))
+    assert expect.mismatches(found, {"checks": want["checks"]}) == []
+    elsewhere = run(("commit-tags", 1, 2, True), ("sparse", 1, 3, True), ("sparse", 2, 3, True))
+    assert expect.mismatches(elsewhere, {"checks": want["checks"]}) == [
+        "checks kernel-doc: expected new findings on ['v1 4/4'], got []",
+        "checks sparse: expected new findings on ['v1 3/4'], got ['v1 3/4', 'v2 3/4']"]
