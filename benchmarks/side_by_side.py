@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--out", default="side_by_side.json")
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-checks", action="store_true", help="leave out (f)")
+    ap.add_argument("--no-loop", action="store_true", help="leave out (a) and (d)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arena-side-"))
     try:
@@ -126,8 +127,9 @@ def main() -> None:
         os.environ["CCACHE_DIR"] = str(work / "ccache-b")
         fig["b_cold"], fig["b_detail"] = arena(d, spec, s, work / "w-b", a.targets)
         fig["c_rerun"], _ = arena(d, spec, s, work / "w-b", a.targets)
-        fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(d, spec, s, work, a.targets,
-                                                                        next((work / "w-b" / "trees").iterdir()))
+        if not a.no_loop:
+            fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(
+                d, spec, s, work, a.targets, next((work / "w-b" / "trees").iterdir()))
         if not a.no_checks:
             os.environ["CCACHE_DIR"] = str(work / "ccache-f")
             fig["f_checks_cold"], fig["f_detail"] = arena(d, spec, s, work / "w-f", a.targets, checks=True)
@@ -144,10 +146,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"side by side: demo series, targets {a.targets}, {os.cpu_count()} cpus, cold = empty ccache")
-    rows = [("(a) maintainer loop: git rebase -x make, per target", fig["a_loop"]),
+    rows = [("(a) maintainer loop: git rebase -x make, per target", fig.get("a_loop")),
             ("(b) arena-patches cold (apply + matrix)", fig["b_cold"]),
             ("(c) arena-patches re-run", fig["c_rerun"]),
-            ("(d) lower bound: base + each distinct state once", fig["d_bound"])]
+            ("(d) lower bound: base + each distinct state once", fig.get("d_bound"))]
+    rows = [(label, sec) for label, sec in rows if sec is not None]
     if "e_ray_cold" in fig:
         rows.append(("(e) arena-patches cold, --executor ray", fig["e_ray_cold"]))
     if "f_checks_cold" in fig:
@@ -156,7 +159,7 @@ def main() -> None:
     for label, sec in rows:
         print(f"  {label:55} {sec:8.1f} s")
     fig["ratios"] = {"b/a": fig["b_cold"] / fig["a_loop"], "c/a": fig["c_rerun"] / fig["a_loop"],
-                     "b/d": fig["b_cold"] / fig["d_bound"]}
+                     "b/d": fig["b_cold"] / fig["d_bound"]} if "a_loop" in fig else {}
     if "e_ray_cold" in fig:
         fig["ratios"]["e/b"] = fig["e_ray_cold"] / fig["b_cold"]
     if "f_checks_cold" in fig:

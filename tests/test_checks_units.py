@@ -198,3 +198,20 @@ def test_the_demo_expects_each_planted_finding_on_its_patch_and_nowhere_else():
     assert expect.mismatches(elsewhere, {"checks": want["checks"]}) == [
         "checks kernel-doc: expected new findings on ['v1 4/4'], got []",
         "checks sparse: expected new findings on ['v1 3/4'], got ['v1 3/4', 'v2 3/4']"]
+
+
+def test_the_build_and_the_invariants_report_through_the_same_finding():
+    from arena_patches.core.verdicts import InvariantVerdict
+    from arena_patches.invariants.evaluate import Cell, InvariantResult
+    from arena_patches.invariants.rules import Rule
+    from arena_patches.kbuild import diagnostics as dg
+    (d,) = dg.parse("kernel/bpf/arena.c:96:5: warning: unused variable 'x' [-Wunused-variable]\n")
+    f = d.finding()
+    assert (f.check, f.status, f.type, f.file, f.line) == ("build", Status.WARN, "-Wunused-variable",
+                                                          "kernel/bpf/arena.c", 96)
+    rule = Rule("tlb", "include", "kernel/bpf/arena.c", "includes tlbflush", 2, 4)
+    r = InvariantResult(rule, (Cell(1, 4, Status.FAIL, "absent"), Cell(2, 4, Status.PASS, ""),
+                               Cell(3, 4, Status.FAIL, "absent")), 2, InvariantVerdict.REGRESSED)
+    fs = r.findings()
+    assert [(x.version, x.patch) for x in fs] == [(1, 4), (3, 4)] and len({x.identity for x in fs}) == 1
+    assert new_by_identity([f, *fs], fs) == [f]

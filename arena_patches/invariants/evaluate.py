@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena_patches.tree.apply import VersionResult
+from arena_patches.core.findings import Finding
 from arena_patches.core.verdicts import InvariantVerdict, Status, overall
 from arena_patches.tree.repo import WorkRepo
 from arena_patches.invariants.rules import KIND, CompilerReading, Rule, Verdict, evaluate
@@ -36,6 +37,12 @@ class InvariantResult:
         if all(c.version is None for c in self.cells):
             return overall(c.status for c in self.cells)
         return self.verdict.status
+
+    def findings(self) -> list[Finding]:
+        """Each failing cell as every checker reports (core/findings.py): the identity is
+        the rule and its file, so the same break in two versions is one finding followed."""
+        return [Finding("invariants", Status.FAIL, self.rule.id, self.rule.file, self.rule.claim,
+                        version=c.version, patch=c.patch) for c in self.cells if c.status is Status.FAIL]
 
 
 def _verdict(rule: Rule, cells: list[Cell]) -> tuple[int | None, InvariantVerdict, str]:

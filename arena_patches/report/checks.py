@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
+from arena_patches.checks import run as checks_run
+
 
 SCHEMA_VERSION = 1
 
@@ -52,6 +54,8 @@ def print_checks(rs, con: Console | None = None) -> None:
             seen = f" (first seen {f.first_seen})" if f.first_seen and f.first_seen != _at(r) else ""
             gone = f" (gone in {f.gone_in})" if f.gone_in else ""
             con.print(f"    {f.status.value} {f}{seen}{gone}", markup=False, highlight=False)
+    st, line = checks_run.outcome(list(rs))
+    con.print(f"[{st.style}]{st.value:5}[/] checks: {esc(line)}")
 
 
 def _at(r) -> str:
