@@ -4,6 +4,8 @@ across versions by identity."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from arena_patches import cli
 from arena_patches.checks import checkpatch, commit_tags, history, registry, run as checks_run
 from arena_patches.core.errors import UserError
 from arena_patches.core.findings import Finding, new_by_identity
-from arena_patches.core.model import Patch, Person, Version
+from arena_patches.core.model import FileStat, Patch, Person, Version
 from arena_patches.core.runner import Runner
 from arena_patches.core.verdicts import Status
 from arena_patches.tree import repo as tree_mod
@@ -215,3 +217,28 @@ def test_the_build_and_the_invariants_report_through_the_same_finding():
     fs = r.findings()
     assert [(x.version, x.patch) for x in fs] == [(1, 4), (3, 4)] and len({x.identity for x in fs}) == 1
     assert new_by_identity([f, *fs], fs) == [f]
+
+
+def test_sparse_and_w1_read_the_build_cells_new_vs_the_parent(tmp_path):
+    from arena_patches.checks import sparse, w1
+    from arena_patches.kbuild import diagnostics as dg
+    from arena_patches.kbuild.matrix import BuildCell
+    log = ("kernel/bpf/arena.c:93:6: warning: symbol 'f' was not declared. Should it be static?\n"
+           "kernel/bpf/arena.c:40:1: warning: old thing\n"
+           "include/linux/bpf.h:10:1: warning: not this patch's file\n")
+    before = dg.parse("kernel/bpf/arena.c:38:1: warning: old thing\n")
+    new_w = dg.parse("kernel/bpf/arena.c:9:5: warning: unused variable 'x' [-Wunused-variable]\n")
+    cell = BuildCell(1, 3, "x86_64", "tiny", "gcc", Status.WARN, "c", new_warnings=tuple(new_w),
+                     checker=tuple(dg.parse(log)), checker_before=tuple(before), checked=True)
+    p = replace(_patch(k=3), files=(FileStat("kernel/bpf/arena.c", 1, 0, "modified"),))
+    ctx = _ctx(p, tmp_path, wr=object(), base="b", commit="c", parent="p", cells=(cell,))
+    r = sparse.Sparse().judge(ctx)
+    assert [(f.message, f.new, f.line) for f in r.findings] == [
+        ("symbol 'f' was not declared. Should it be static?", True, 93), ("old thing", False, 40)]
+    assert r.status is Status.WARN and len(r.new) == 1
+    assert w1.W1().judge(ctx).status is Status.SKIP  # the build ran without W=1
+    (f,) = w1.W1().judge(replace(ctx, w1=True)).findings
+    assert (f.check, f.type, f.file) == ("w1", "-Wunused-variable", "kernel/bpf/arena.c")
+    unchecked = replace(ctx, cells=(replace(cell, checked=False),))
+    assert sparse.Sparse().judge(unchecked).status is Status.SKIP
+    assert sparse.wanted(registry.select("sparse")) is (shutil.which("sparse") is not None)
