@@ -12,7 +12,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from arena_patches.core.errors import UserError
 from arena_patches.core.findings import Finding
@@ -186,5 +185,3 @@ def timed_out(rec, what: str) -> None:
     if rec.timed_out:
         raise Failed(f"{what} timed out after {rec.seconds:.0f} s (killed)")
 
-
-Progress = Callable[[str], None]

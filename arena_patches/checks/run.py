@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from arena_patches.checks import history, registry
-from arena_patches.checks.registry import Check, CheckResult, PatchContext, Progress
+from arena_patches.checks.registry import Check, CheckResult, PatchContext
 from arena_patches.core.model import Series
-from arena_patches.core.progress import Steps, step
+from arena_patches.core.paths import default_work_dir
+from arena_patches.core.progress import Progress, Steps, step
 from arena_patches.core.runner import DEFAULT, Runner
 from arena_patches.core.verdicts import Status, overall
 from arena_patches.tree.repo import WorkRepo
@@ -22,7 +23,7 @@ def contexts(s: Series, versions: list[int], applied: tuple = (), wr: WorkRepo |
     A version not applied is checked against `head` (the tree as it is) for the checks
     that read only the mail and the base's scripts."""
     by_version = {r.version: r for r in applied}
-    work = work or (wr.root / "checks" if wr else Path.cwd() / ".arena-patches-checks")
+    work = work or (wr.root / "checks" if wr else default_work_dir() / "checks")
     runner = runner or (wr.runner if wr else DEFAULT)
     out = []
     for v in s.versions:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from arena_patches.checks import registry as checks_registry, run as checks_run, sparse
 from arena_patches.core.model import Series
-from arena_patches.core.paths import default_work_dir
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.review import compare as versions, track
@@ -106,7 +105,7 @@ def _checks_stage(chosen, s, wr, applied, cells, o: Inputs, build: BuildOptions,
         outcomes.append(StageOutcome("checks", Status.SKIP, "--no-checks"))
         return []
     picked = stages.pick_versions(s, o.version)
-    work = None if wr else Path(o.work_dir or default_work_dir()) / "checks"
+    work = None if wr else Path(o.work_dir).resolve() / "checks" if o.work_dir else None
     ctxs = checks_run.contexts(s, picked, applied, wr, work, tuple(cells),
                                head=wr.resolve("HEAD") if wr else None, w1=build.w1)
     results = checks_run.run(chosen, ctxs, progress)

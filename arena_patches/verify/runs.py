@@ -13,7 +13,6 @@ from arena_patches.checks.registry import CheckResult
 from arena_patches.kbuild.matrix import BuildCell, BuildStats
 from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
-from arena_patches.core.paths import default_work_dir
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
 from arena_patches.review import compare as versions, track
@@ -168,7 +167,8 @@ def checks(o: Inputs, c: ChecksOptions, progress: Progress | None = None) -> Che
         picked = stages.pick_versions(s, o.version)
         applied = stages.apply_series(s, wr, picked, o.base, progress) if wr and chosen else ()
         ctxs = checks_run.contexts(s, picked, applied, wr,
-                                   None if wr else Path(o.work_dir or default_work_dir()) / "checks")
+                                   None if wr or not o.work_dir else Path(o.work_dir).resolve() / "checks",
+                                   head=wr.resolve("HEAD") if wr else None)
         return ChecksRun(tuple(checks_run.run(chosen, ctxs, progress)))
 
 
