@@ -51,7 +51,7 @@ def print_checks(rs, con: Console | None = None) -> None:
         if r.status.is_trouble or r.new:
             con.print(f"[{r.status.style}]v{r.version} {r.patch} {r.check}[/]: {esc(r.summary)}")
         for f in r.new:
-            seen = f" (first seen {f.first_seen})" if f.first_seen and f.first_seen != _at(r) else ""
+            seen = f" (first seen {f.first_seen})" if f.first_seen and not f.first_seen.startswith(_at(r)) else ""
             gone = f" (gone in {f.gone_in})" if f.gone_in else ""
             con.print(f"    {f.status.value} {f}{seen}{gone}", markup=False, highlight=False)
     st, line = checks_run.outcome(list(rs))
