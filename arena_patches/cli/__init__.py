@@ -231,7 +231,7 @@ def cmd_check(args) -> int:
 def cmd_checks(args) -> int:
     with progress() as prog:
         run = runs.checks(parser.inputs(args), parser.checks_options(args), prog)
-    _show(args, report_checks.document(run.results), lambda: report_checks.print_checks(run.results))
+    _show(args, report_checks.document(run.results), lambda: text.print_checks(run.results))
     return exit_code(run.outcomes)
 
 

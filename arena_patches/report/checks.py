@@ -1,15 +1,10 @@
 """The checks' results where maintainers look: JSON (a contract: add fields, never
-rename), the terminal, and the per-patch records patchwork and b4 read."""
+rename) and the per-patch records patchwork and b4 read (the terminal's is text.py's)."""
 from __future__ import annotations
 
 from itertools import groupby
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape as esc
-from rich.table import Table
-
-from arena_patches.checks import run as checks_run
 
 
 SCHEMA_VERSION = 1
@@ -32,34 +27,6 @@ def document(rs) -> dict[str, Any]:
     """`checks --json`: every result, and every finding flat (as verify --json has them)."""
     return {"schema": SCHEMA_VERSION, "checks": results(rs),
             "findings": [finding(f) for r in rs for f in r.findings]}
-
-
-def print_checks(rs, con: Console | None = None) -> None:
-    con = con or Console()
-    names = list(dict.fromkeys(r.check for r in rs))
-    t = Table(title="checks (version × patch)")
-    t.add_column("patch")
-    for n in names:
-        t.add_column(n, justify="center")
-    by = {(r.version, r.patch, r.check): r for r in rs}
-    for v, k in dict.fromkeys((r.version, r.patch) for r in rs):
-        cells = [by.get((v, k, n)) for n in names]
-        t.add_row(f"v{v} {k}", *[f"[{c.status.style}]{c.status.value}[/]" + (f" {len(c.new)}" if c.new else "")
-                                  if c else "" for c in cells])
-    con.print(t)
-    for r in rs:
-        if r.status.is_trouble or r.new:
-            con.print(f"[{r.status.style}]v{r.version} {r.patch} {r.check}[/]: {esc(r.summary)}")
-        for f in r.new:
-            seen = f" (first seen {f.first_seen})" if f.first_seen and not f.first_seen.startswith(_at(r)) else ""
-            gone = f" (gone in {f.gone_in})" if f.gone_in else ""
-            con.print(f"    {f.status.value} {f}{seen}{gone}", markup=False, highlight=False)
-    st, line = checks_run.outcome(list(rs))
-    con.print(f"[{st.style}]{st.value:5}[/] checks: {esc(line)}")
-
-
-def _at(r) -> str:
-    return f"v{r.version} {r.patch}/"
 
 
 _PW_STATE = {"pass": "success", "warn": "warning", "fail": "fail", "error": "fail", "skip": "warning"}

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from arena_patches.core.model import Series
-from arena_patches.report import checks as report_checks
+from arena_patches.checks import run as checks_run
 
 from arena_patches.core.verdicts import HunkStatus, Status
 from arena_patches.report import escape
@@ -260,7 +260,7 @@ def print_verification(v, con: Console | None = None) -> None:
     if v.build:
         print_build(v.build, v.build_stats, con)
     if v.checks:
-        report_checks.print_checks(v.checks, con)
+        print_checks(v.checks, con)
     if v.boot:
         print_boot(v.boot, con)
     if v.invariants:
@@ -269,3 +269,29 @@ def print_verification(v, con: Console | None = None) -> None:
         print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
         con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"))
+
+
+def print_checks(rs, con: Console | None = None) -> None:
+    """The checks' grid (patch x check), each new finding with where it first appeared
+    and went away, then the stage's one line (checks_run.outcome, as verify says it)."""
+    con = con or console()
+    names = list(dict.fromkeys(r.check for r in rs))
+    t = Table(title="checks (version × patch)")
+    t.add_column("patch")
+    for n in names:
+        t.add_column(n, justify="center")
+    by = {(r.version, r.patch, r.check): r for r in rs}
+    for v, k in dict.fromkeys((r.version, r.patch) for r in rs):
+        cells = [by.get((v, k, n)) for n in names]
+        t.add_row(f"v{v} {k}", *[styled((c.status.value + (f" {len(c.new)}" if c.new else ""), c.status.style))
+                                  if c else "" for c in cells])
+    con.print(t)
+    for r in rs:
+        if r.status.is_trouble or r.new:
+            con.print(styled((f"v{r.version} {r.patch} {r.check}", r.status.style), f": {r.summary}"))
+        for f in r.new:
+            here = f"v{r.version} {r.patch}/"
+            seen = f" (first seen {f.first_seen})" if f.first_seen and not f.first_seen.startswith(here) else ""
+            con.print(f"    {f.status.value} {f}{seen}" + (f" (gone in {f.gone_in})" if f.gone_in else ""))
+    st, line = checks_run.outcome(list(rs))
+    con.print(styled((f"{st.value:5}", st.style), f" checks: {line}"))
