@@ -293,5 +293,7 @@ def print_checks(rs, con: Console | None = None) -> None:
             here = f"v{r.version} {r.patch}/"
             seen = f" (first seen {f.first_seen})" if f.first_seen and not f.first_seen.startswith(here) else ""
             con.print(f"    {f.status.value} {f}{seen}" + (f" (gone in {f.gone_in})" if f.gone_in else ""))
+        for f in (x for x in r.fixed if x.new):  # what this version fixed of what the previous brought
+            con.print(styled((f"    fixed in v{r.version} {r.patch}", "green"), f" {f}"))
     st, line = checks_run.outcome(list(rs))
     con.print(styled((f"{st.value:5}", st.style), f" checks: {line}"))
