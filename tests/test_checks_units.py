@@ -242,3 +242,12 @@ def test_sparse_and_w1_read_the_build_cells_new_vs_the_parent(tmp_path):
     unchecked = replace(ctx, cells=(replace(cell, checked=False),))
     assert sparse.Sparse().judge(unchecked).status is Status.SKIP
     assert sparse.wanted(registry.select("sparse")) is (shutil.which("sparse") is not None)
+
+
+def test_the_terminal_shows_new_findings_where_they_went_and_what_a_version_fixed(capsys):
+    from arena_patches.report import text
+    rs = history.follow([_result(1, 2, "A", "B"), _result(2, 2, "B")], {(1, 2): 4, (2, 2): 4})
+    text.print_checks(rs)
+    out = capsys.readouterr().out
+    assert "a.c: A: m (gone in v2 2/4)" in out and "fixed in v2 2 a.c: A: m" in out
+    assert "warn  checks: 2 checks run, 3 new findings" in out
