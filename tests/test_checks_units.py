@@ -251,3 +251,14 @@ def test_the_terminal_shows_new_findings_where_they_went_and_what_a_version_fixe
     out = capsys.readouterr().out
     assert "a.c: A: m (gone in v2 2/4)" in out and "fixed in v2 2 a.c: A: m" in out
     assert "warn  checks: 2 checks run, 3 new findings" in out
+
+
+def test_a_checker_whose_tool_fails_is_error_and_the_others_still_run(tmp_path):
+    class Broken(registry.Check):
+        name = "broken"
+
+        def run(self, ctx):
+            ctx.runner.run(["/nonexistent/tool"])
+            return []
+    rs = checks_run.run([Broken(), commit_tags.CommitTags()], [_ctx(_patch(), tmp_path)])
+    assert [r.status for r in rs] == [Status.ERROR, Status.PASS] and "not found" in rs[0].detail

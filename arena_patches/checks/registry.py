@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena_patches.core.errors import UserError
+from arena_patches.core.errors import InfraError, UserError
 from arena_patches.core.findings import Finding
 from arena_patches.core.model import Patch, Version
 from arena_patches.core.runner import Runner
@@ -139,8 +139,8 @@ class Check:
             found = [f.at(v, k) for f in self.run(ctx)]
         except Skipped as e:
             return CheckResult(self.name, v, k, Status.SKIP, detail=str(e))
-        except Failed as e:
-            return CheckResult(self.name, v, k, Status.ERROR, detail=str(e),
+        except (Failed, InfraError, OSError) as e:  # this check could not run; the others still do
+            return CheckResult(self.name, v, k, Status.ERROR, detail=str(e) if isinstance(e, Failed) else f"{self.name}: {e}",
                                seconds=time.monotonic() - start)
         return CheckResult(self.name, v, k, status_of(found), tuple(found),
                            seconds=time.monotonic() - start)
