@@ -18,8 +18,11 @@ from arena_patches.verify.options import (
 
 
 def _common(p: argparse.ArgumentParser, tree: bool = False, tree_required: bool = False) -> None:
-    p.add_argument("--spec", help="series spec: a TOML path or the name of a shipped spec "
-                                  "(default: arena-kfuncs)")
+    p.add_argument("--spec", help="series spec: a TOML path or the name of a series under series/ "
+                                  "(default: the one whose Message-IDs the source holds; none: the "
+                                  "series is read from its mails alone)")
+    p.add_argument("--series", help="when the source holds several series: which one (words of its "
+                                    "title, or a Message-ID of one of its mails)")
     p.add_argument("--source", default="lore",
                    help="'lore' (fetch by Message-ID, cached) or a path: an mbox, a maildir, or a "
                         "directory searched for .eml .patch .mbox .mbx (default: lore)")
@@ -194,7 +197,8 @@ def check(args: argparse.Namespace) -> None:
 
 def inputs(args: argparse.Namespace) -> Inputs:
     return Inputs(getattr(args, "spec", None), getattr(args, "source", None), getattr(args, "tree", None),
-                  getattr(args, "work_dir", None), getattr(args, "version", None), getattr(args, "base", None))
+                  getattr(args, "work_dir", None), getattr(args, "version", None), getattr(args, "base", None),
+                  getattr(args, "series", None))
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:

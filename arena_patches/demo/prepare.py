@@ -24,7 +24,7 @@ from arena_patches.core.runner import DEFAULT, Runner
 
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 TITLE = "bpf: arena: demo page accounting"
-SPEC = spec_mod.SPEC_DIR / "arena-demo.toml"
+SPEC = spec_mod.path_of("arena-demo")
 
 ARENA = "kernel/bpf/arena.c"
 ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)

@@ -195,7 +195,7 @@ def _member_filter(msgs: list[Message], spec: SeriesSpec) -> tuple[set[str], lis
 
 
 def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (),
-          extra_changelogs: Iterable[tuple[str, str, int | None]] = ()) -> Series:
+          extra_changelogs: Iterable[tuple[str, str, int | None]] = (), pick: str | None = None) -> Series:
     """extra_changelogs: (text, source id, version) of texts that carry a cover letter,
     such as the merge commit of the series in a tree."""
     problems = list(problems)
@@ -210,10 +210,18 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     for text, source, v in extra_changelogs:
         claim_lists.append(changelog.parse(text, source, v))
         links += changelog.links(text, source)
-    info = SeriesInfo(title=spec.title, list=spec.list, base_tree=spec.base_tree)
+    info = SeriesInfo(title=spec.title or _title_of(versions), list=spec.list, base_tree=spec.base_tree)
     ignored = tuple(sorted(m.message_id for m in msgs if m.message_id not in members))
     return Series(info=info, versions=tuple(versions), claims=tuple(changelog.merge(claim_lists)),
                   links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored)
+
+
+def _title_of(versions: list[Version]) -> str:
+    """A series no spec names is called by its newest cover's title, else its first patch's."""
+    for v in reversed(versions):
+        if v.cover:
+            return v.cover.subject
+    return next((v.patches[0].subject for v in reversed(versions) if v.patches), "")
 
 
 def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem]):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
+from arena_patches.mail import spec as spec_mod
 from arena_patches.review import compare as versions, track
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
@@ -44,14 +45,13 @@ class Verification:
 
 
 def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Verification:
-    spec = stages.load_spec(o.spec)
     outcomes: list[StageOutcome] = []
     applied: tuple[VersionResult, ...] = ()
     with ExitStack() as stack:
         if progress:
             progress("reading the series")
         wr = stages.open_tree(stack, o.tree, o.work_dir)
-        s = stages.load_series(spec, o.source, wr)
+        spec, s = stages.series_and_spec(o, wr)
         gaps = sum(len(v.missing) for v in s.versions)
         outcomes.append(StageOutcome(
             "series", Status.WARN if gaps or s.problems else Status.PASS,
@@ -135,6 +135,10 @@ def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progre
         return []
     if not opts.boot:
         outcomes.append(StageOutcome("boot", Status.SKIP, "--no-boot"))
+        return []
+    if not spec_mod.has_boot(spec):
+        outcomes.append(StageOutcome("boot", Status.SKIP, "the spec has no [boot]: nothing says "
+                                     "what to probe, so nothing is booted"))
         return []
     newest = next((r for r in reversed(applied) if r.head), None)
     if newest is None:

@@ -17,6 +17,7 @@ class Inputs:
     work_dir: str | None = None
     version: str | None = None  # a number or 'all'; None: the command's default
     base: str | None = None
+    series: str | None = None  # which series of a source holding several (a title's words)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Nothing here parses arguments, prints, or exits."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -23,17 +23,15 @@ from arena_patches.verify.stages import Progress
 
 
 def series(o: Inputs) -> Series:
-    spec = stages.load_spec(o.spec)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
-        return stages.load_series(spec, o.source, wr)
+        return stages.series_and_spec(o, wr)[1]
 
 
 def apply(o: Inputs, progress: Progress | None = None) -> tuple[VersionResult, ...]:
-    spec = stages.load_spec(o.spec)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
-        s = stages.load_series(spec, o.source, wr)
+        s = stages.series_and_spec(o, wr)[1]
         return stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
 
 
@@ -53,14 +51,14 @@ class BuildRun:
 
 def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> BuildRun:
     """Without a source or a version: the tree as it is; else each version's patches."""
-    spec = stages.load_spec(o.spec)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
         if o.source is None and o.version is None:
+            spec = stages.spec_or_bare(o.spec)
             cells, stats = stages.build_tree(spec, wr, wr.resolve("HEAD"), b.targets, b.toolchain,
                                              b.config, b.jobs, b.w1, progress, b.executor)
         else:
-            s = stages.load_series(spec, o.source or "lore", wr)
+            spec, s = stages.series_and_spec(replace(o, source=o.source or "lore"), wr)
             applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version or "all"), o.base, progress)
             cells, stats = stages.build_series(spec, s, wr, applied, b.targets, b.toolchain, b.config,
                                                b.jobs, b.w1, progress, b.executor)
@@ -69,12 +67,13 @@ def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> Build
 
 def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
     """The last applied patch of a version (with a source or a version), else the tree as it is."""
-    spec = stages.load_spec(o.spec)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
         version = patch = None
+        spec = stages.spec_or_bare(o.spec)
         if o.source or o.version:
-            s = stages.load_series(spec, o.source or "lore", wr)
+            spec, s = stages.series_and_spec(replace(o, source=o.source or "lore"), wr)
+            stages.boot_defaults(spec)  # no [boot]: said before any patch is applied
             (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
             (r,) = stages.apply_series(s, wr, [n], o.base, progress)
             if r.head is None:
@@ -96,7 +95,7 @@ class DiffRun:
 
 def diff(o: Inputs, from_version: int | None = None, to_version: int | None = None) -> DiffRun:
     """Each consecutive pair (or the one asked for); reviews tracked over every pair."""
-    s = stages.load_series(stages.load_spec(o.spec), o.source)
+    s = stages.series_and_spec(o)[1]
     have = [v.version for v in s.versions]
     pairs = versions.consecutive(s)
     if from_version is not None or to_version is not None:
@@ -124,21 +123,23 @@ class CheckRun:
 
 def check(o: Inputs, files: str | None = None, progress: Progress | None = None) -> CheckRun:
     """The spec's invariants on loose files, on the tree as it is, or on each applied patch."""
-    spec = stages.load_spec(o.spec)
+    if files and not Path(files).is_dir():
+        raise bad_input(f"--files {files}", "not a directory")
+    spec = stages.spec_or_bare(o.spec)
     rs = rules.from_spec(spec.raw, spec.path)
     if not rs:
-        raise UserError(f"{spec.path}: the spec has no [[invariants]]")
+        raise UserError(f"{spec.path}: the spec has no [[invariants]]",
+                        None if o.spec else "check holds code against a spec's invariants: "
+                        "pass --spec NAME (one under series/) or a spec file")
     if files:
         root = Path(files)
-        if not root.is_dir():
-            raise bad_input(f"--files {files}", "not a directory")
         return CheckRun(tuple(evaluate.over_texts(rs, evaluate.files_reader(root))))
     if not o.tree:
         raise UserError("check needs --tree T (with --source for the series' versions) or --files DIR")
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
         if o.source or o.version:
-            s = stages.load_series(spec, o.source or "lore", wr)
+            s = stages.load_series(spec, o.source or "lore", wr, series=o.series)
             applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
             return CheckRun(tuple(evaluate.over_versions(wr, rs, applied)))
         judged = wr.resolve("HEAD")
@@ -160,10 +161,9 @@ class BackportRun:
 
 
 def backport(o: Inputs, b: BackportOptions, progress: Progress | None = None) -> BackportRun:
-    spec = stages.load_spec(o.spec)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, b.to, o.work_dir)
-        s = stages.load_series(spec, o.source)
+        spec, s = stages.series_and_spec(o)
         if not s.versions:
             raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to carry")
         (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))

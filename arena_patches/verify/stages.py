@@ -25,15 +25,35 @@ from arena_patches.tree.apply import VersionResult, apply_version
 Progress = Callable[[str], None]
 
 
-def load_series(spec: SeriesSpec, source: str | None, wr: tree_mod.WorkRepo | None = None) -> Series:
-    msgs, problems = sources.read(source, spec)
+def series_and_spec(o, wr: tree_mod.WorkRepo | None = None) -> tuple[SeriesSpec, Series]:
+    """The spec and the series of typed inputs (verify/options.Inputs). Without --spec, the
+    spec is the one under series/ whose Message-IDs the source holds; when none names
+    them, the series is read from its mails alone (a spec drafted from them)."""
+    spec = load_spec(o.spec)
+    if spec is not None:
+        return spec, load_series(spec, o.source, wr, series=getattr(o, "series", None))
+    read = sources.read_unnamed(o.source)
+    spec = spec_mod.matching({m.message_id for m in read[0]})
+    if spec is None:
+        spec = spec_mod.from_dict({"series": {"title": ""}}, "<no spec: read from the mails>")
+    return spec, load_series(spec, o.source, wr, read, getattr(o, "series", None))
+
+
+def spec_or_bare(name: str | None) -> SeriesSpec:
+    """For a run on the tree alone: the named spec, else one that assumes nothing."""
+    return load_spec(name) or spec_mod.from_dict({"series": {"title": ""}}, "<no spec>")
+
+
+def load_series(spec: SeriesSpec, source: str | None, wr: tree_mod.WorkRepo | None = None,
+                read: tuple | None = None, series: str | None = None) -> Series:
+    msgs, problems = read or sources.read(source, spec)
     extra = [(body, name, spec.merged.version if spec.merged else None)
              for name, body in merge_files(source, spec.title)]
     if wr is not None:
         merged = spec.merged
         for sha, body in tree_mod.merge_messages(wr, spec.title, merged.merge if merged else None):
             extra.append((body, sha, merged.version if merged else None))
-    return series_mod.build(msgs, spec, problems, extra)
+    return series_mod.build(msgs, spec, problems, extra, pick=series)
 
 
 def merge_files(source: str | None, title: str) -> list[tuple[str, str]]:
@@ -91,8 +111,9 @@ def open_tree(stack: ExitStack, tree: str | None, work_dir: str | None,
                                                   runner))
 
 
-def load_spec(name: str | None) -> SeriesSpec:
-    return spec_mod.load(name)
+def load_spec(name: str | None) -> SeriesSpec | None:
+    """The spec --spec names; None when it names none (an empty name is an input error)."""
+    return None if name is None else spec_mod.load(name)
 
 
 def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: str | None,
@@ -112,6 +133,9 @@ def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, ta
 
 
 def boot_defaults(spec: SeriesSpec) -> tuple[str, ...]:
+    if not spec_mod.has_boot(spec):
+        raise bad_input(spec.path, "the spec has no [boot]: nothing says what to boot or probe",
+                        "add a [boot] table with targets and expect answers to the series' spec")
     return tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
 
 
