@@ -53,3 +53,80 @@ def test_no_boot_without_a_boot_table(arena_spec):
     outcomes = []
     got = compose._boot_stage(bare, None, object(), (), BuildOptions(), outcomes, None)
     assert got == [] and outcomes[0].status is Status.SKIP and "no [boot]" in outcomes[0].reason
+
+
+# ---------------------------------------------------------------- a series from its mails alone
+
+def _doc(capsys, argv, rc=0):
+    assert cli.main([*argv, "--json"]) == rc
+    return json.loads(capsys.readouterr().out)
+
+
+def _retag(mails, old, new):
+    for m in mails:
+        m.msgid = m.msgid.replace(old, new)
+        m.in_reply_to = m.in_reply_to and m.in_reply_to.replace(old, new)
+        m.references = tuple(r.replace(old, new) for r in m.references)
+    return mails
+
+
+def test_two_postings_with_one_tag_are_two_versions(tmp_path, capsys):
+    v1 = mailgen.series(1, 2)
+    v2a = mailgen.series(2, 2, date="Wed, 12 Nov 2025 10:00:00 +0000")
+    v2b = _retag(mailgen.series(2, 2, date="Fri, 14 Nov 2025 10:00:00 +0000",
+                                changelog="Changes in v2:\n- fix the frob (Bob)\n"), "v2-", "v2b-")
+    v3 = mailgen.series(3, 2, date="Sat, 15 Nov 2025 10:00:00 +0000", changelog="v1: https://lore.kernel.org/all/v1-0@example.org/\n"
+                                        "v2: https://lore.kernel.org/all/v2b-0@example.org/\n\n"
+                                        "Changes in v2->v3:\n- rename foo to bar\n")
+    doc = _doc(capsys, ["series", "--source", str(_mails(tmp_path, v1 + v2a + v2b + v3))])
+    assert [v["label"] for v in doc["versions"]] == ["v1", "v2", "v2#2", "v3"]
+    assert [v["tag"] for v in doc["versions"]] == [1, 2, 2, 3]
+    assert [v["cover"]["message_id"] for v in doc["versions"]] == ["v1-0@example.org", "v2-0@example.org",
+                                                                  "v2b-0@example.org", "v3-0@example.org"]
+    assert all(not p["resent_message_ids"] for v in doc["versions"] for p in v["patches"])
+    # "v2->v3" means the posting v3's cover links as v2: the second one
+    (claim,) = [c for c in doc["claims"] if "rename" in c["text"]]
+    assert (claim["from"], claim["to"]) == (3, 4)
+    (claim,) = [c for c in doc["claims"] if "frob" in c["text"]]
+    assert (claim["from"], claim["to"]) == (1, 3)  # "Changes in v2" of the second v2: since v1
+
+
+def test_unrelated_series_are_split_and_the_asked_one_chosen(tmp_path, capsys):
+    a = mailgen.series(1, 2, title="net: frob the widget") + mailgen.series(2, 2, title="net: frob the widget")
+    b = mailgen.series(1, 1, title="mm: tidy the pages", domain="other.org")
+    for m in b:
+        m.sender = "Max Other <max@other.org>"
+        m.subject = m.subject.replace("demo: patch number", "mm: page step")
+    src = _mails(tmp_path, a + b)
+    doc = _doc(capsys, ["series", "--source", str(src)], rc=2)
+    assert "2 unrelated series" in doc["error"]["message"] and "mm: tidy the pages" in doc["error"]["message"]
+    doc = _doc(capsys, ["series", "--source", str(src), "--series", "tidy pages"])
+    assert doc["series"]["title"] == "mm: tidy the pages" and len(doc["versions"]) == 1
+    assert {x["message_id"] for x in doc["left_out"]} == {m.msgid for m in a}
+    assert all("another series: \"net: frob the widget\"" in x["why"] for x in doc["left_out"])
+
+
+def test_versions_joined_by_change_id_and_by_threading(tmp_path, capsys):
+    v1 = mailgen.series(1, 1, title="first title")
+    v2 = mailgen.series(2, 1, title="a new title", changelog="change-id: 20251110-frob-abc\n")
+    v1[0].body += "\nchange-id: 20251110-frob-abc\n"
+    for m in v2[1:]:
+        m.subject = m.subject.replace("demo: patch number", "demo: renamed patch")
+    v3 = mailgen.series(3, 1, title="third title")
+    v3[0].in_reply_to, v3[0].references = "v2-0@example.org", ("v2-0@example.org",)
+    for m in v3[1:]:
+        m.subject = m.subject.replace("demo: patch number", "demo: other patch")
+    for m in v1 + v2 + v3:
+        m.sender = "Jane Dev <jane@example.org>" if m in v1 else m.sender
+    doc = _doc(capsys, ["series", "--source", str(_mails(tmp_path, v1 + v2 + v3))])
+    assert [v["label"] for v in doc["versions"]] == ["v1", "v2", "v3"]
+
+
+def test_patches_without_a_cover_and_a_cover_without_patches(tmp_path, capsys):
+    v1 = mailgen.series(1, 2)[1:]  # no cover
+    v2 = mailgen.series(2, 2, title="demo: another title",  # only the cover, linking v1's
+                        changelog="v1: https://lore.kernel.org/all/v1-0@example.org/\n")[:1]
+    doc = _doc(capsys, ["series", "--source", str(_mails(tmp_path, v1 + v2))])
+    assert [v["label"] for v in doc["versions"]] == ["v1", "v2"]
+    assert doc["versions"][0]["cover"]["present"] is False
+    assert doc["versions"][1]["missing"] == [1, 2]

@@ -140,6 +140,13 @@ class Version:
     replies: tuple[Reply, ...]
     base_commit: str | None
     rfc: bool = False
+    tag: int | None = None  # the version number its subject carries (None: as `version`)
+    label: str = ""  # unique: "v2", and "v2#2" for a second posting tagged v2
+    date: str = ""  # when it was sent (its cover's Date, else its first patch's)
+
+    @property
+    def name(self) -> str:
+        return self.label or f"v{self.version}"
 
     def patch(self, number: int) -> Patch | None:
         for p in self.patches:
@@ -171,6 +178,7 @@ class Series:
     links: tuple[VersionLink, ...] = ()
     problems: tuple[Problem, ...] = ()
     ignored: tuple[str, ...] = ()  # Message-IDs read but not part of this series
+    left_out: tuple[tuple[str, str], ...] = ()  # (Message-ID, why) of mails of other series
 
     def version(self, number: int) -> Version | None:
         for v in self.versions:

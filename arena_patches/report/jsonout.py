@@ -47,7 +47,8 @@ def version(v: Version) -> dict[str, Any]:
         pats.append(patch(p) if p else {"number": k, "present": False, "message_id": None,
                                          "subject": None, "files": []})
     return {
-        "version": v.version, "total": v.total,
+        "version": v.version, "label": v.name, "tag": v.tag if v.tag is not None else v.version,
+        "date": v.date or None, "total": v.total,
         "cover": {"present": v.cover is not None, "message_id": v.cover_message_id,
                   "subject": v.cover.subject if v.cover else None,
                   "date": v.cover.date if v.cover else None},
@@ -64,7 +65,8 @@ def series(s: Series) -> dict[str, Any]:
         "links": [{"version": l.version, "message_id": l.message_id, "cited_in": l.cited_in}
                   for l in s.links],
         "problems": [{"origin": p.origin, "message": p.message} for p in s.problems],
-        "ignored_message_ids": list(s.ignored)}
+        "ignored_message_ids": list(s.ignored),
+        "left_out": [{"message_id": m, "why": why} for m, why in s.left_out]}
 
 
 def text(doc: dict[str, Any], encoding: str = "utf-8") -> str:
