@@ -79,7 +79,8 @@ def _chain(m: Message) -> list[str]:
 
 def postings(msgs: list[Message], tag_of=lambda m: m.revision) -> list[Posting]:
     """Group the top-level mails (covers and patches) into sends."""
-    tops = sorted((m for m in msgs if is_top(m)), key=lambda m: (m.timestamp, m.counter))
+    # covers first: git send-email may date a patch a second before its cover
+    tops = sorted((m for m in msgs if is_top(m)), key=lambda m: (not _is_cover(m), m.timestamp, m.counter))
     by_id = {m.message_id: m for m in tops}
     owner: dict[str, str] = {}
     groups: dict[str, list[Message]] = {}
