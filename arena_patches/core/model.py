@@ -76,6 +76,7 @@ class Patch:
     origin: str
     resent_ids: tuple[str, ...] = ()  # other messages that carried the same k/n
     post_blobs: tuple[tuple[str, str], ...] = ()  # (path, abbreviated post-image blob id)
+    notes: str = ""  # what the author wrote below the "---" (a per-patch changelog), no diffstat
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 from arena_patches.core.errors import UserError
 from arena_patches.core.model import Claim, Message
+from arena_patches.mail import changelog
 
-_URL_MSGID = r"https?://\S+?/(?:r/)?([^/\s<>]+@[^/\s<>]+?)/?(?:[?#]\S*)?"
-# "v1: https://…", "V6: <https://…>", "- Link to v2: https://…", "v2 link: https://…"
-VERSION_LINK = re.compile(rf"^\W*(?:link\s+to\s+)?[vV](\d+)(?:\s+link)?\s*:?\s*<?{_URL_MSGID}>?\s*$", re.I)
 _CHANGE_ID = re.compile(r"^change-id:\s*(\S+)\s*$", re.M)
 _UNTHREADED_GAP = 3600.0  # patches of one send, unthreaded, go out within minutes
 
@@ -108,8 +106,9 @@ def _posting(key: str, ms: list[Message], tag_of) -> Posting:
     head = ms[0]
     cover = head if _is_cover(head) else None
     body = cover.body if cover else ""
-    links = tuple((int(x.group(1)), x.group(2)) for line in body.splitlines()
-                  if (x := VERSION_LINK.match(line.strip())))
+    texts = [(body, cover.message_id)] if cover else []
+    texts += [(changelog.notes(m.body), m.message_id) for m in ms if not _is_cover(m)]
+    links = tuple(dict.fromkeys((l.version, l.message_id) for t, i in texts for l in changelog.links(t, i)))
     cid = _CHANGE_ID.search(body)
     patches = [m for m in ms if not _is_cover(m)]
     first = min(patches, key=lambda m: m.counter) if patches else head

@@ -103,7 +103,7 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
         author=who, date=m.date, timestamp=m.timestamp, commit_message=message,
         trailers=trailers, diff=diff, files=tuple(files), base_blobs=blobs,
         origin=m.origin, post_blobs=tuple((b, post) for _a, b, _pre, post in _INDEX.findall(diff)
-                                          if set(post) != {"0"})), problems
+                                          if set(post) != {"0"}), notes=changelog.notes(body)), problems
 
 
 class _Classifier:
@@ -213,6 +213,7 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     claim_lists: list[list[Claim]] = []
     links: list[VersionLink] = []
     versions = _versions(built, replies, claim_lists, links, found)
+    claim_lists = _resends_once(claim_lists, found)
     for text, source, v in extra_changelogs:
         claim_lists.append(changelog.parse(text, source, v))
         links += changelog.links(text, source)
@@ -351,6 +352,11 @@ def _versions(built: dict, replies: dict, claim_lists: list, links: list, found:
                                               found, v))
             links += changelog.links(cover_msg.body, cover_msg.message_id)
             base = _base_commit(cover_msg.body)
+        for p in chosen:
+            tag = _naming(found, v, cover_msg, chosen)["tag"]
+            mine = postings.remap(changelog.parse(p.notes, p.message_id, tag), found, v)
+            claim_lists.append([c for c in (_own_patch(c, p, v, built) for c in mine) if c])
+            links += changelog.links(p.notes, p.message_id)
         base = base or next((b for p in chosen if (b := _base_commit(p.diff))), None)
         present = {p.number for p in chosen}
         if not chosen and not cover_msg and not replies.get(v):
@@ -361,6 +367,35 @@ def _versions(built: dict, replies: dict, claim_lists: list, links: list, found:
             replies=tuple(sorted(replies.get(v, []), key=lambda r: (r.patch or 0, r.timestamp))),
             base_commit=base, **_naming(found, v, cover_msg, chosen)))
     return versions
+
+
+def _own_patch(c: Claim, p: Patch, v: int, built: dict) -> Claim | None:
+    """A patch's note is about that patch; an earlier step it repeats is about the patch of
+    the same title in that step's version (None when it had none)."""
+    if c.patch is not None:
+        return c
+    if c.to_version == v:
+        return replace(c, patch=p.number)
+    then = built.get(c.to_version)
+    same = [q.number for q in (then[2] if then else ()) if _same_title(q.subject, p.subject)]
+    return replace(c, patch=same[0]) if same else None
+
+
+def _resends_once(claim_lists: list[list[Claim]], found: postings.Found) -> list[list[Claim]]:
+    """A resend under the same tag repeats its changelog: a claim already made for the
+    same tags, patch and text by an earlier posting is the same claim."""
+    tag = dict(zip(found.numbers, (p.tag for p in found.postings)))
+    seen: dict[tuple, int] = {}
+    out = []
+    for claims in claim_lists:
+        keep = []
+        for c in claims:
+            k = (tag.get(c.from_version), tag.get(c.to_version), c.patch, " ".join(c.text.lower().split()))
+            if seen.setdefault(k, c.to_version) != c.to_version:
+                continue
+            keep.append(c)
+        out.append(keep)
+    return out
 
 
 def _naming(found: postings.Found, v: int, cover_msg, chosen: list[Patch]) -> dict:
