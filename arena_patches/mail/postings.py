@@ -215,3 +215,43 @@ def remap(claims: list[Claim], f: Found, posting_number: int) -> list[Claim]:
             continue  # a step between postings the source lacks
         out.append(Claim(frm, to, c.patch, c.text, c.asked_by, c.sources))
     return out
+
+
+def threads_of(pool: list[Message], found: Found) -> set[str]:
+    """The chosen series' sends, and every mail threaded under them or titled as one of
+    their patches (a reply to a patch the source lacks)."""
+    mine = {m for p in found.postings for m in p.members} | {p.cover for p in found.postings if p.cover}
+    titles = {t for p in found.postings for t in p.patch_titles} | {" ".join(p.title.lower().split())
+                                                                    for p in found.postings}
+    roots = {x for p in found.postings for x in p.parents} | mine
+    for m in sorted(pool, key=lambda m: m.timestamp):
+        if m.message_id in mine or is_top(m):
+            continue
+        chain = {*m.references, *([m.in_reply_to] if m.in_reply_to else [])}
+        if chain & (mine | roots) or " ".join(m.title.lower().split()) in titles:
+            mine.add(m.message_id)
+    return mine
+
+
+def why_out(m: Message, others: list[Found]) -> str:
+    f = next((f for f in others if any(m.message_id in p.members for p in f.postings)), None)
+    if f is not None:
+        return f"another series: \"{f.title}\" ({', '.join(f.labels)})"
+    return "threaded under no mail of this series"
+
+
+def resends_once(claim_lists: list[list[Claim]], found: Found) -> list[list[Claim]]:
+    """A resend under the same tag repeats its changelog: a claim already made for the
+    same tags, patch and text by an earlier posting is the same claim."""
+    tag = dict(zip(found.numbers, (p.tag for p in found.postings)))
+    seen: dict[tuple, int] = {}
+    out = []
+    for claims in claim_lists:
+        keep = []
+        for c in claims:
+            k = (tag.get(c.from_version), tag.get(c.to_version), c.patch, " ".join(c.text.lower().split()))
+            if seen.setdefault(k, c.to_version) != c.to_version:
+                continue
+            keep.append(c)
+        out.append(keep)
+    return out

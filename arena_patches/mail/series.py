@@ -204,8 +204,8 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     pool = [m for m in msgs if m.message_id in members]
     found, others_found = postings.choose(postings.group(postings.postings(pool, _tag_of(spec))), pick,
                                           set(spec.all_message_ids()))
-    mine = _threads_of(pool, found)
-    left_out = tuple((m.message_id, _why_out(m, others_found)) for m in pool if m.message_id not in mine)
+    mine = postings.threads_of(pool, found)
+    left_out = tuple((m.message_id, postings.why_out(m, others_found)) for m in pool if m.message_id not in mine)
     members -= {m for m, _ in left_out}
     patches, covers, roots, others = _sort([m for m in pool if m.message_id in mine], spec, problems, found)
     built, patch_index, authors = _choose(patches, covers, roots, spec, problems, found)
@@ -213,7 +213,7 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     claim_lists: list[list[Claim]] = []
     links: list[VersionLink] = []
     versions = _versions(built, replies, claim_lists, links, found)
-    claim_lists = _resends_once(claim_lists, found)
+    claim_lists = postings.resends_once(claim_lists, found)
     for text, source, v in extra_changelogs:
         claim_lists.append(changelog.parse(text, source, v))
         links += changelog.links(text, source)
@@ -230,29 +230,6 @@ def _tag_of(spec: SeriesSpec):
             return m.revision
         return spec.version_of_msgid(_root(m)) or spec.version_of_msgid(m.message_id) or 1
     return tag
-
-
-def _threads_of(pool: list[Message], found: postings.Found) -> set[str]:
-    """The chosen series' sends, and every mail threaded under them or titled as one of
-    their patches (a reply to a patch the source lacks)."""
-    mine = {m for p in found.postings for m in p.members} | {p.cover for p in found.postings if p.cover}
-    titles = {t for p in found.postings for t in p.patch_titles} | {" ".join(p.title.lower().split())
-                                                                    for p in found.postings}
-    roots = {x for p in found.postings for x in p.parents} | mine
-    for m in sorted(pool, key=lambda m: m.timestamp):
-        if m.message_id in mine or postings.is_top(m):
-            continue
-        chain = {*m.references, *([m.in_reply_to] if m.in_reply_to else [])}
-        if chain & (mine | roots) or " ".join(m.title.lower().split()) in titles:
-            mine.add(m.message_id)
-    return mine
-
-
-def _why_out(m: Message, others: list[postings.Found]) -> str:
-    f = next((f for f in others if any(m.message_id in p.members for p in f.postings)), None)
-    if f is not None:
-        return f"another series: \"{f.title}\" ({', '.join(f.labels)})"
-    return "threaded under no mail of this series"
 
 
 def _title_of(versions: list[Version]) -> str:
@@ -379,23 +356,6 @@ def _own_patch(c: Claim, p: Patch, v: int, built: dict) -> Claim | None:
     then = built.get(c.to_version)
     same = [q.number for q in (then[2] if then else ()) if _same_title(q.subject, p.subject)]
     return replace(c, patch=same[0]) if same else None
-
-
-def _resends_once(claim_lists: list[list[Claim]], found: postings.Found) -> list[list[Claim]]:
-    """A resend under the same tag repeats its changelog: a claim already made for the
-    same tags, patch and text by an earlier posting is the same claim."""
-    tag = dict(zip(found.numbers, (p.tag for p in found.postings)))
-    seen: dict[tuple, int] = {}
-    out = []
-    for claims in claim_lists:
-        keep = []
-        for c in claims:
-            k = (tag.get(c.from_version), tag.get(c.to_version), c.patch, " ".join(c.text.lower().split()))
-            if seen.setdefault(k, c.to_version) != c.to_version:
-                continue
-            keep.append(c)
-        out.append(keep)
-    return out
 
 
 def _naming(found: postings.Found, v: int, cover_msg, chosen: list[Patch]) -> dict:
