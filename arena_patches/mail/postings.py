@@ -31,6 +31,7 @@ class Posting:
     links: tuple[tuple[int, str], ...]  # (version, Message-ID) the cover cites
     change_id: str | None
     parents: tuple[str, ...]  # what the cover (or first patch) is threaded under
+    resend: bool = False  # its subject says RESEND: a copy of an earlier posting
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,11 @@ class Found:
         return None
 
     def number_of_tag(self, tag: int, before: float | None = None) -> int | None:
-        """The newest posting carrying this tag (sent before `before`, when given)."""
-        cands = [(p.timestamp, n) for p, n in zip(self.postings, self.numbers)
+        """The newest posting carrying this tag (sent before `before`, when given); a
+        RESEND is a copy, so an original of the tag is preferred to it."""
+        cands = [(not p.resend, p.timestamp, n) for p, n in zip(self.postings, self.numbers)
                  if p.tag == tag and (before is None or p.timestamp <= before)]
-        return max(cands)[1] if cands else None
+        return max(cands)[2] if cands else None
 
 
 def _norm(t: str) -> str:
@@ -116,7 +118,8 @@ def _posting(key: str, ms: list[Message], tag_of) -> Posting:
                    author=head.sender.email.lower(), title=(cover or first).title,
                    cover=cover.message_id if cover else None, members=tuple(m.message_id for m in ms),
                    patch_titles=frozenset(_norm(m.title) for m in patches), links=links,
-                   change_id=cid.group(1) if cid else None, parents=tuple(_chain(head)))
+                   change_id=cid.group(1) if cid else None, parents=tuple(_chain(head)),
+                   resend=any(m.resend for m in ms))
 
 
 def group(ps: list[Posting]) -> list[Found]:
