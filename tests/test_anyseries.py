@@ -130,3 +130,80 @@ def test_patches_without_a_cover_and_a_cover_without_patches(tmp_path, capsys):
     assert [v["label"] for v in doc["versions"]] == ["v1", "v2"]
     assert doc["versions"][0]["cover"]["present"] is False
     assert doc["versions"][1]["missing"] == [1, 2]
+
+
+# ---------------------------------------------------------------- claims judged on the mails
+
+def _patch(v, k, n, title, lines, trailers=(), msg="Does a thing."):
+    body = (f"{msg}\n\n" + "".join(f"{t}\n" for t in trailers)
+            + "Signed-off-by: Jane Dev <jane@example.org>\n---\n lib/demo.c | 1 +\n\n"
+            f"diff --git a/lib/demo.c b/lib/demo.c\nindex 1111111..2222222 100644\n--- a/lib/demo.c\n"
+            f"+++ b/lib/demo.c\n@@ -1,2 +1,{2 + len(lines)} @@\n line one\n"
+            + "".join(f"+{l}\n" for l in lines) + " line two\n-- \n2.47.3\n")
+    cover = f"v{v}-0@example.org"
+    tag = f"PATCH v{v}" if v > 1 else "PATCH"
+    return mailgen.Mail(f"v{v}-{k}@example.org", f"[{tag} {k}/{n}] {title}", body, in_reply_to=cover,
+                        references=(cover,), date=f"Mon, {10 + v} Nov 2025 10:00:0{k} +0000")
+
+
+def _cover(v, n, changelog):
+    tag = f"PATCH v{v}" if v > 1 else "PATCH"
+    return mailgen.Mail(f"v{v}-0@example.org", f"[{tag} 0/{n}] demo: frob", f"{changelog}\n\nFrob.\n",
+                        date=f"Mon, {10 + v} Nov 2025 10:00:00 +0000")
+
+
+def _claims_series(tmp_path):
+    v1 = [_cover(1, 1, ""), _patch(1, 1, 1, "demo: frob", ["int frob_ctx(struct dev *ctx);",
+                                                          "static int old_helper(void);"])]
+    v2 = [_cover(2, 2, "Changes in v2:\n- Rename old_helper() to new_helper()\n"
+                       "- Renamed ctx to priv\n- Use size_t for the count\n"
+                       "- Added Reviewed-by from Bob\n- Make it go faster\n"),
+          _patch(2, 1, 2, "demo: frob", ["int frob_ctx(struct dev *ctx);", "static int new_helper(void);",
+                                        "size_t count;"], trailers=("Reviewed-by: Bob <bob@example.org>",)),
+          _patch(2, 2, 2, "demo: more frob", ["int more;"])]
+    v3 = [_cover(3, 2, "Changes in v3:\n- Drop new_helper()\n"),
+          _patch(3, 1, 2, "demo: frob", ["int frob_ctx(struct dev *ctx);", "size_t count;"],
+                 trailers=("Reviewed-by: Bob <bob@example.org>",)),
+          _patch(3, 2, 2, "demo: more frob", ["int more;"], trailers=("Acked-by: Al <al@example.org>",))]
+    return _mails(tmp_path, v1 + v2 + v3)
+
+
+def test_each_claim_kind_judged_and_a_false_rename_contradicted(tmp_path, capsys):
+    src = _claims_series(tmp_path)
+    rc = cli.main(["diff", "--source", str(src), "--from", "1", "--to", "2", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    got = {c["text"]: (c["kind"], c["verdict"]) for c in doc["claims"]}
+    assert got["Rename old_helper() to new_helper()"] == ("rename", "holds")
+    assert got["Renamed ctx to priv"] == ("rename", "contradicted")
+    assert got["Use size_t for the count"] == ("type-change", "holds")
+    assert got["Added Reviewed-by from Bob"] == ("trailers", "holds")
+    assert got["Make it go faster"] == ("other", "unjudged")
+    (bad,) = [c for c in doc["claims"] if c["verdict"] == "contradicted"]
+    assert bad["evidence"] == "v2 1/2 still adds ctx: int frob_ctx(struct dev *ctx);"
+    assert rc == 1 and doc["status"] == "fail" and doc["claim_counts"] == {
+        "holds": 3, "contradicted": 1, "unjudged": 1}
+    (row,) = [p for p in doc["comparisons"][0]["patches"] if p["number"] == 2]
+    assert (row["change"], row["flag"]) == ("added", "undocumented")
+
+
+def test_trailers_that_appear_unclaimed_are_undocumented_and_a_range_counts_every_step(tmp_path, capsys):
+    src = _claims_series(tmp_path)
+    rc = cli.main(["diff", "--source", str(src), "--from", "2", "--to", "3", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    (row,) = [p for p in doc["comparisons"][0]["patches"] if p["number"] == 2]
+    assert row["flag"] == "undocumented" and "Acked-by: Al" in row["reason"]
+    assert [c["verdict"] for c in doc["claims"]] == ["holds"]  # "Drop new_helper()"
+    assert rc == 0 and doc["status"] == "warn"
+    cli.main(["diff", "--source", str(src), "--from", "1", "--to", "3", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert sum(doc["claim_counts"].values()) == 6  # v1->v2's five and v2->v3's one
+
+
+def test_claims_none_of_which_could_be_judged_are_not_a_pass(tmp_path, capsys):
+    same = ["int frob;"]
+    v1 = [_cover(1, 1, ""), _patch(1, 1, 1, "demo: frob", same)]
+    v2 = [_cover(2, 1, "Changes in v2:\n- Make it go faster\n"), _patch(2, 1, 1, "demo: frob", same)]
+    rc = cli.main(["diff", "--source", str(_mails(tmp_path, v1 + v2)), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["claim_counts"] == {"holds": 0, "contradicted": 0, "unjudged": 1}
+    assert doc["status"] == "skip" and rc == 3 and "not a pass" in doc["summary"]

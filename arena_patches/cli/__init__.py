@@ -206,9 +206,10 @@ def cmd_boot(args) -> int:
 
 def cmd_diff(args) -> int:
     run = runs.diff(parser.inputs(args), args.from_version, args.to_version)
-    _show(args, jsonout.comparisons(run.comparisons, run.reviews),
-          lambda: text.print_diff(run.comparisons, run.reviews, show_interdiff=args.interdiff))
-    return EXIT_OK
+    _show(args, jsonout.comparisons(run.comparisons, run.reviews, run.claims, run.status, run.summary),
+          lambda: text.print_diff(run.comparisons, run.reviews, show_interdiff=args.interdiff,
+                                  judged=run.claims, summary=(run.status, run.summary)))
+    return exit_code(run.outcomes)
 
 
 def cmd_check(args) -> int:

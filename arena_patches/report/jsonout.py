@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from arena_patches.core.model import Claim, Patch, Person, Reply, Series, Version
+from arena_patches.core.verdicts import ClaimVerdict
 from arena_patches.kbuild import diagnostics as dg
 
 SCHEMA_VERSION = 1
@@ -129,8 +130,20 @@ def boot_results(results) -> dict[str, Any]:
         "detail": r.detail} for r in results]}
 
 
-def comparisons(comps, reviews) -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "comparisons": [{
+def judged_claim(j) -> dict[str, Any]:
+    return {"version": j.version, "against": j.against, "patch": j.claim.patch, "text": j.claim.text,
+            "kind": j.kind, "verdict": j.verdict.value, "finding": j.verdict.is_finding,
+            "outcome": j.verdict.status.value, "evidence": j.evidence, "asked_by": j.claim.asked_by}
+
+
+def claim_counts(judged) -> dict[str, int]:
+    return {v.value: sum(1 for j in judged if j.verdict is v) for v in ClaimVerdict}
+
+
+def comparisons(comps, reviews, judged=(), status=None, summary: str = "") -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "status": status.value if status else None, "summary": summary,
+            "claims": [judged_claim(j) for j in judged], "claim_counts": claim_counts(judged),
+            "comparisons": [{
         "from": c.from_version, "to": c.to_version,
         "patches": [{"number": p.number, "change": p.change.value, "subject": p.subject,
                      "claims": [{"text": x.text, "asked_by": x.asked_by, "patch": x.patch}
@@ -183,7 +196,9 @@ def verification(v) -> dict[str, Any]:
             "build": build_results(v.build, v.build_stats) if v.build_stats else None,
             "boot": boot_results(v.boot) if v.boot else None,
             "invariants": invariants(v.invariants)["invariants"] if v.invariants else None,
-            "diff": comparisons(v.comparisons, v.reviews)}
+            "diff": comparisons(v.comparisons, v.reviews, v.claims,
+                                next((x.status for x in v.stages if x.name == "diff"), None),
+                                next((x.reason for x in v.stages if x.name == "diff"), ""))}
 
 
 def backport_run(run) -> dict[str, Any]:

@@ -173,8 +173,24 @@ def print_boot(results, con: Console | None = None) -> None:
 _FLAG_STYLE = {"ok": "green", "undocumented": "yellow", "claim-without-change": "yellow", "n/a": "dim"}
 
 
-def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool = False) -> None:
+def print_claims(judged, con: Console) -> None:
+    t = Table(title="changelog claims, judged on the mails")
+    for col in ("version", "patch", "kind", "verdict", "claim", "evidence"):
+        t.add_column(col)
+    style = {"holds": "green", "contradicted": "red", "unjudged": "dim"}
+    for j in judged:
+        t.add_row(esc(j.version), str(j.claim.patch or "-"), esc(j.kind),
+                  f"[{style[j.verdict.value]}]{j.verdict.value}[/]", esc(j.claim.text[:90]), esc(j.evidence[:120]))
+    con.print(t)
+
+
+def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool = False,
+               judged=(), summary=None) -> None:
     con = con or console()
+    if judged:
+        print_claims(judged, con)
+    if summary:
+        con.print(f"diff: {summary[0].value}: {summary[1]}", markup=False)
     for c in comps:
         t = Table(title=f"v{c.from_version} -> v{c.to_version}")
         for col in ("patch", "change", "changelog", "claims"):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from arena_patches.core.model import Claim, Patch, Series, Version
 from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.review.claims import draft
 
 
 class Change(str, enum.Enum):
@@ -162,7 +163,7 @@ def _body_lines(p: Patch, sign: str) -> list[str]:
 
 def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comparison:
     a, b = s.version(a_num), s.version(b_num)
-    claims = [c for c in s.claims if c.from_version == a_num and c.to_version == b_num]
+    claims = claims_between(s, a_num, b_num)
     if a is None or b is None:
         return Comparison(a_num, b_num, (), tuple(c for c in claims if c.patch is None))
     rows = []
@@ -208,8 +209,12 @@ def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comp
             flag, reason = _explain(k, cl, claims, changed, pairs.get(k, (None, None)), rebased)
         elif change is Change.UNCHANGED:
             flag = Flag.CLAIM_WITHOUT_CHANGE if cl else Flag.NA
+        elif change is Change.ADDED:
+            flag, reason = _explain_added(k, cl, claims)
         else:
             flag = Flag.NA
+        if flag is not Flag.UNDOCUMENTED and change in (Change.CHANGED, Change.UNCHANGED):
+            flag, reason = _trailers(pairs.get(k, (None, None)), claims, flag, reason)
         out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids, reason))
     return Comparison(a_num, b_num, tuple(out), tuple(series_wide))
 
@@ -239,6 +244,40 @@ def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, reb
         return Flag.UNDOCUMENTED, (f"no claim for patch {k}; the changelog places claims about what "
                                    f"it changes on another patch ({where})")
     return Flag.UNDOCUMENTED, "no changelog claim accounts for it"
+
+
+def claims_between(s: Series, a_num: int, b_num: int) -> list[Claim]:
+    """The claims of every step from version a to version b (v2..v4: v2->v3 and v3->v4)."""
+    order = [v.version for v in s.versions]
+    pos = {n: i for i, n in enumerate(order)}
+    if a_num not in pos or b_num not in pos:
+        return [c for c in s.claims if c.from_version == a_num and c.to_version == b_num]
+    return [c for c in s.claims if c.from_version in pos and c.to_version in pos
+            and pos[a_num] <= pos[c.from_version] and pos[c.to_version] <= pos[b_num]]
+
+
+def _explain_added(k: int, cl: tuple, claims: list) -> tuple[Flag, str]:
+    if cl:
+        return Flag.OK, f"claimed for patch {k}: {cl[0].text}"
+    told = [c for c in claims if draft(c.text)[0] in ("patch-added", "patch-split")]
+    if told:
+        return Flag.OK, f"the changelog says a patch was added: {told[0].text}"
+    return Flag.UNDOCUMENTED, "a new patch the changelog never names"
+
+
+def _trailers(pair, claims: list, flag: Flag, reason: str) -> tuple[Flag, str]:
+    """Trailers that appeared or went away are a change too; a claim of kind trailers
+    accounts for them."""
+    pa, pb = pair
+    if pa is None or pb is None:
+        return flag, reason
+    came = [f"{k}: {v}" for k, v in pb.trailers if (k, v) not in pa.trailers]
+    went = [f"{k}: {v}" for k, v in pa.trailers if (k, v) not in pb.trailers]
+    if not (came or went) or any(draft(c.text)[0] == "trailers" for c in claims):
+        return flag, reason
+    said = "; ".join(([f"trailers appeared: {', '.join(came)}"] if came else [])
+                     + ([f"trailers went away: {', '.join(went)}"] if went else []))
+    return Flag.UNDOCUMENTED, said + " (no changelog claim names them)"
 
 
 def consecutive(s: Series) -> list[tuple[int, int]]:

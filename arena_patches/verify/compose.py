@@ -12,7 +12,7 @@ from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.mail import spec as spec_mod
-from arena_patches.review import compare as versions, track
+from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree.apply import VersionResult
 from arena_patches.verify import stages
 from arena_patches.verify.options import BuildOptions, Inputs
@@ -35,6 +35,7 @@ class Verification:
     invariants: tuple = ()
     comparisons: tuple = ()
     reviews: tuple = ()
+    claims: tuple = ()  # review.claims.Judged: every changelog claim judged on the mails
 
     @property
     def status(self) -> Status:
@@ -85,9 +86,9 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Ve
             outcomes.append(_build_outcome(cells))
         boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
         invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
-    comps, reviews = _diff_stage(s, outcomes)
+    comps, reviews, judged = _diff_stage(s, outcomes)
     return Verification(s, applied, tuple(outcomes), tuple(cells), stats, tuple(boots), tuple(invs),
-                        tuple(comps), tuple(reviews))
+                        tuple(comps), tuple(reviews), tuple(judged))
 
 
 def _invariant_stage(spec, wr, applied, outcomes: list, s=None, cells=()) -> list:
@@ -121,11 +122,13 @@ def _diff_stage(s, outcomes: list):
     undoc = [f"v{c.from_version}->v{c.to_version} {p.number}" for c in comps for p in c.patches
              if p.flag is versions.Flag.UNDOCUMENTED]
     open_reviews = [i for i in reviews if i.addressed is False]
-    word = Status.WARN if undoc or open_reviews else Status.PASS
-    outcomes.append(StageOutcome("diff", word, f"{len(undoc)} undocumented changes"
-                               + (f" ({', '.join(undoc[:6])})" if undoc else "")
+    judged = claims_mod.judge_all(s)
+    word, said = claims_mod.summary(judged, len(undoc))
+    if word is not Status.FAIL and open_reviews:
+        word = Status.WARN
+    outcomes.append(StageOutcome("diff", word, said + (f" ({', '.join(undoc[:6])})" if undoc else "")
                                + f", {len(open_reviews)} reviews not visibly answered"))
-    return comps, reviews
+    return comps, reviews, judged
 
 
 def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progress) -> list:

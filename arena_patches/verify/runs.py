@@ -13,7 +13,7 @@ from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
-from arena_patches.review import compare as versions, track
+from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree import backport as backport_mod
 from arena_patches.tree import debian, repo as tree_mod, tarball
 from arena_patches.tree.apply import VersionResult
@@ -91,6 +91,13 @@ def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
 class DiffRun:
     comparisons: tuple
     reviews: tuple
+    claims: tuple = ()  # review.claims.Judged of every step the comparisons span
+    status: Status = Status.PASS
+    summary: str = ""
+
+    @property
+    def outcomes(self) -> list[Status]:
+        return [self.status]
 
 
 def diff(o: Inputs, from_version: int | None = None, to_version: int | None = None) -> DiffRun:
@@ -108,7 +115,11 @@ def diff(o: Inputs, from_version: int | None = None, to_version: int | None = No
         pairs = [(a, b)]
     all_pairs = {(a, b): versions.compare(s, a, b) for a, b in versions.consecutive(s)}
     comps = [all_pairs.get((a, b)) or versions.compare(s, a, b) for a, b in pairs]
-    return DiffRun(tuple(comps), tuple(track.track(s, all_pairs)))
+    everything = claims_mod.judge_all(s)
+    judged = [j for a, b in pairs for j in claims_mod.between(s, everything, a, b)]
+    undoc = sum(1 for c in comps for p in c.patches if p.flag is versions.Flag.UNDOCUMENTED)
+    status, text = claims_mod.summary(judged, undoc)
+    return DiffRun(tuple(comps), tuple(track.track(s, all_pairs)), tuple(judged), status, text)
 
 
 @dataclass(frozen=True)

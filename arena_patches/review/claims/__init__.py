@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from arena_patches.core.model import Claim, Series
-from arena_patches.core.verdicts import ClaimVerdict
+from arena_patches.core.verdicts import ClaimVerdict, Status
 from arena_patches.review.claims.scope import Scope, scope_of
 
 
@@ -84,3 +84,27 @@ def judge_all(s: Series) -> list[Judged]:
 
 def counts(judged: list[Judged]) -> dict[ClaimVerdict, int]:
     return {v: sum(1 for j in judged if j.verdict is v) for v in ClaimVerdict}
+
+
+def between(s: Series, judged: list[Judged], a_num: int, b_num: int) -> list[Judged]:
+    """The judged claims of every step from version a to version b."""
+    order = [v.version for v in s.versions]
+    lo, hi = order.index(a_num), order.index(b_num)
+    return [j for j in judged if j.claim.from_version in order and j.claim.to_version in order
+            and lo <= order.index(j.claim.from_version) and order.index(j.claim.to_version) <= hi]
+
+
+def summary(judged: list[Judged], undocumented: int) -> tuple[Status, str]:
+    """What the claims and the changes nobody claimed say together. A contradicted claim
+    is a finding; undocumented changes warn; claims none of which could be judged (and
+    nothing else to say) are not a pass."""
+    n = counts(judged)
+    h, c, u = n[ClaimVerdict.HOLDS], n[ClaimVerdict.CONTRADICTED], n[ClaimVerdict.UNJUDGED]
+    text = f"{len(judged)} claims: {h} hold, {c} contradicted, {u} unjudged; {undocumented} undocumented changes"
+    if c:
+        return Status.FAIL, text
+    if undocumented:
+        return Status.WARN, text
+    if judged and not h:
+        return Status.SKIP, text + " (no claim could be judged: not a pass)"
+    return Status.PASS, text

@@ -134,8 +134,13 @@ def _read_rename(text: str) -> tuple[str, ...] | None:
     parts = re.split(r"\s+(?:to|into|->|=>|→|with)\s+", m.group(1), maxsplit=1)
     if len(parts) != 2:
         return None
-    left = code_words(re.sub(r"^.*?\bfrom\b", "", parts[0]))
-    right = code_words(re.split(r"\s+(?:for|as|because|since|so|to)\s+|[,;]\s", parts[1])[0])
+    left_text = re.sub(r"^.*?\bfrom\b", "", parts[0]).strip()
+    right_text = re.split(r"\s+(?:for|as|because|since|so|to|in|throughout)\b|[,;.]\s|\.$", parts[1])[0].strip()
+    left, right = code_words(left_text), code_words(right_text)
+    # "Renamed ctx to priv": one bare word on each side of "to" is the pair itself
+    one = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+    if not left and one.match(left_text) and not right and one.match(right_text):
+        left, right = [left_text], [right_text]
     if not right or (left and len(left) != len(right)):
         return None
     return (",".join(left), ",".join(right))
