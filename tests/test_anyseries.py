@@ -207,3 +207,29 @@ def test_claims_none_of_which_could_be_judged_are_not_a_pass(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["claim_counts"] == {"holds": 0, "contradicted": 0, "unjudged": 1}
     assert doc["status"] == "skip" and rc == 3 and "not a pass" in doc["summary"]
+
+
+# ---------------------------------------------------------------- spec draft
+
+def test_spec_draft_and_a_run_without_a_spec_is_a_run_with_its_draft(tmp_path, capsys, monkeypatch):
+    src = _claims_series(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["spec", "draft", "--source", str(src), "--name", "frob"]) == 0
+    written = tmp_path / "series" / "frob" / "spec.toml"
+    text = written.read_text()
+    assert 'cover = "v2-0@example.org"' in text and "[boot]\n" not in text
+    assert "# v1->v2: Renamed ctx to priv\n[[claims]]" in text and 'kind = "rename"' in text
+    assert 'targets = ["x86_64", "i386", "arm64"]' in text
+    spec = spec_mod.load(str(written))
+    assert [v.cover for v in spec.versions] == ["v1-0@example.org", "v2-0@example.org", "v3-0@example.org"]
+    capsys.readouterr()
+    without = _doc(capsys, ["diff", "--source", str(src)], rc=1)
+    with_draft = _doc(capsys, ["diff", "--source", str(src), "--spec", str(written)], rc=1)
+    assert without == with_draft
+    by_name = _doc(capsys, ["diff", "--source", str(src), "--spec", "frob"], rc=1)
+    assert by_name == without
+    # a draft never overwrites, and a name is a directory name
+    assert cli.main(["spec", "draft", "--source", str(src), "--name", "frob", "--json"]) == 2
+    assert "exists" in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert cli.main(["spec", "draft", "--source", str(src), "--name", "../x", "--json"]) == 2
+    capsys.readouterr()

@@ -231,6 +231,12 @@ def cmd_backport(args) -> int:
     return exit_code(run.outcomes)
 
 
+def cmd_spec(args) -> int:
+    path = runs.spec_draft(parser.inputs(args), args.name, args.out)
+    _show(args, {"schema": jsonout.SCHEMA_VERSION, "written": str(path)}, lambda: print(f"wrote {path}"))
+    return EXIT_OK
+
+
 def cmd_tree_import(args) -> int:
     with progress() as prog:
         got = runs.import_tree(parser.import_options(args), prog)
@@ -294,4 +300,4 @@ def _demo_verdict(args, result, expect: dict) -> int:
 
 COMMANDS = {"series": cmd_series, "apply": cmd_apply, "build": cmd_build, "tree": cmd_tree_import,
             "boot": cmd_boot, "diff": cmd_diff, "check": cmd_check, "backport": cmd_backport,
-            "verify": cmd_verify, "demo": cmd_verify}
+            "verify": cmd_verify, "demo": cmd_verify, "spec": cmd_spec}

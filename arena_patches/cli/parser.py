@@ -126,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", help="with --build: comma list of targets")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
 
+    p = sub.add_parser("spec", help="series specs: draft one from the mails")
+    ssub = p.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
+    sd = ssub.add_parser("draft", help="write series/NAME/spec.toml from the mails alone: versions, "
+                                       "every claim with its drafted check, guessed build targets")
+    sd.add_argument("--source", required=True, help="the mails: an mbox, a maildir or a directory")
+    sd.add_argument("--name", required=True, help="the series' name (its directory under series/)")
+    sd.add_argument("--out", help="write here instead of series/NAME/spec.toml")
+    sd.add_argument("--series", help="when the source holds several series: which one")
+    sd.add_argument("--json", action="store_true")
+
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
     ti = tsub.add_parser("import", help="turn a kernel source tarball into a git tree with one commit")

@@ -205,8 +205,11 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     found, others_found = postings.choose(postings.group(postings.postings(pool, _tag_of(spec))), pick,
                                           set(spec.all_message_ids()))
     mine = postings.threads_of(pool, found)
-    left_out = tuple((m.message_id, postings.why_out(m, others_found)) for m in pool if m.message_id not in mine)
-    members -= {m for m, _ in left_out}
+    members -= {m.message_id for m in pool if m.message_id not in mine}
+    # what the spec's Message-IDs left aside is listed too, with the series it belongs to
+    outside = others_found + [f for f in postings.group(postings.postings(
+        [m for m in msgs if m.message_id not in members], _tag_of(spec))) if f not in others_found]
+    left_out = tuple((m.message_id, postings.why_out(m, outside)) for m in msgs if m.message_id not in mine)
     patches, covers, roots, others = _sort([m for m in pool if m.message_id in mine], spec, problems, found)
     built, patch_index, authors = _choose(patches, covers, roots, spec, problems, found)
     replies = _replies(others, patch_index, _Classifier(spec, authors), problems, found)

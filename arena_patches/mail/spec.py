@@ -85,13 +85,20 @@ class SeriesSpec:
         return {m for v in self.versions for m in v.related}
 
 
+def _dirs() -> list[Path]:
+    """Where named series live: ./series (a maintainer's own, drafted there) before the shipped."""
+    local = Path.cwd() / "series"
+    return [local, SERIES_DIR] if local.is_dir() and local.resolve() != SERIES_DIR.resolve() else [SERIES_DIR]
+
+
 def shipped() -> list[str]:
     """The names of the series under series/."""
-    return sorted(p.parent.name for p in SERIES_DIR.glob("*/spec.toml"))
+    return sorted({p.parent.name for d in _dirs() for p in d.glob("*/spec.toml")})
 
 
 def path_of(name: str) -> Path:
-    return SERIES_DIR / name / "spec.toml"
+    found = [d / name / "spec.toml" for d in _dirs() if (d / name / "spec.toml").is_file()]
+    return found[0] if found else SERIES_DIR / name / "spec.toml"
 
 
 def resolve(spec: str | None) -> Path:

@@ -3,6 +3,7 @@ that the CLI renders and whose `outcomes` give the exit code (core.verdicts.exit
 Nothing here parses arguments, prints, or exits."""
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
+from arena_patches.mail import sources
 from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree import backport as backport_mod
 from arena_patches.tree import debian, repo as tree_mod, tarball
@@ -120,6 +122,26 @@ def diff(o: Inputs, from_version: int | None = None, to_version: int | None = No
     undoc = sum(1 for c in comps for p in c.patches if p.flag is versions.Flag.UNDOCUMENTED)
     status, text = claims_mod.summary(judged, undoc)
     return DiffRun(tuple(comps), tuple(track.track(s, all_pairs)), tuple(judged), status, text)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def spec_draft(o: Inputs, name: str, out: str | None = None) -> Path:
+    """Write the drafted spec of the series in the mails to series/NAME/spec.toml (or out)."""
+    if not _NAME.match(name or ""):
+        raise bad_input(f"--name {name!r}", "a series name is letters, digits, '.', '_' or '-'")
+    if o.source in (None, "", "lore") and not o.spec:
+        raise bad_input("--source", "spec draft reads the series from mails: pass --source PATH")
+    path = Path(out) if out else Path("series") / name / "spec.toml"
+    if path.exists():
+        raise bad_input(str(path), "exists: a draft never overwrites a spec", "pass --out PATH")
+    with ExitStack() as stack:
+        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        text = stages.draft_text(o, wr, sources.read_unnamed(o.source), name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from arena_patches.mail import series as series_mod
 from arena_patches.mail import sources
 from arena_patches.mail import spec as spec_mod
 from arena_patches.mail.spec import SeriesSpec
+from arena_patches.review import claims, specdraft
 from arena_patches.tree import repo as tree_mod
 from arena_patches.tree.apply import VersionResult, apply_version
 
@@ -35,8 +36,21 @@ def series_and_spec(o, wr: tree_mod.WorkRepo | None = None) -> tuple[SeriesSpec,
     read = sources.read_unnamed(o.source)
     spec = spec_mod.matching({m.message_id for m in read[0]})
     if spec is None:
-        spec = spec_mod.from_dict({"series": {"title": ""}}, "<no spec: read from the mails>")
+        spec = drafted(o, wr, read)
     return spec, load_series(spec, o.source, wr, read, getattr(o, "series", None))
+
+
+def drafted(o, wr, read, name: str = "drafted") -> SeriesSpec:
+    """The spec `spec draft` would write for these mails, read back: a run without a spec
+    behaves exactly as one with its draft."""
+    return spec_mod.from_dict(specdraft.draft_dict(draft_text(o, wr, read, name)),
+                              "<no spec: drafted from the mails>")
+
+
+def draft_text(o, wr, read, name: str) -> str:
+    bare = spec_mod.from_dict({"series": {"title": ""}}, "<no spec>")
+    s = load_series(bare, o.source, wr, read, getattr(o, "series", None))
+    return specdraft.draft_text(s, name, claims.judge_all(s), str(o.source))
 
 
 def spec_or_bare(name: str | None) -> SeriesSpec:
