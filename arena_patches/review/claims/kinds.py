@@ -228,3 +228,18 @@ def _by_lines(sc: Scope, needles: list[str], lines, what: str, otherwise: str) -
         if hit:
             return HOLDS, _quote(sc, hit[0], hit[1], what)
     return UNJUDGED, f"{otherwise} ({', '.join(needles) or 'nothing code-like in the words'})"
+
+
+def _read_names_code(text: str) -> tuple[str, ...] | None:
+    words = code_words(text)
+    return tuple(words) if words else None
+
+
+@kind("names-code", read=_read_names_code)
+def _names_code(sc: Scope, args) -> tuple[ClaimVerdict, str]:
+    """The weakest reading, tried last: the claim names code ("Fix double mutex_unlock() in
+    arena_alloc_pages()"); it holds as far as the mails can tell when a line the version
+    changes names it. What the change does to it is for a spec's invariant to say."""
+    gained, lost = sc.changed()
+    return _by_lines(sc, list(args), gained + lost + sc.moved(), "changes a line naming it",
+                     "no line the version changes names it")
