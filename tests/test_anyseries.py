@@ -233,3 +233,11 @@ def test_spec_draft_and_a_run_without_a_spec_is_a_run_with_its_draft(tmp_path, c
     assert "exists" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert cli.main(["spec", "draft", "--source", str(src), "--name", "../x", "--json"]) == 2
     capsys.readouterr()
+
+
+def test_a_lone_cover_is_said_and_a_diff_of_one_version_is_no_pass(tmp_path, capsys):
+    src = _mails(tmp_path, mailgen.series(2, 3)[:1])
+    doc = _doc(capsys, ["series", "--source", str(src)])
+    assert any("a cover letter without patches" in p["message"] for p in doc["problems"])
+    doc = _doc(capsys, ["diff", "--source", str(src)], rc=3)
+    assert doc["status"] == "skip" and "nothing to compare" in doc["summary"]

@@ -216,6 +216,9 @@ def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (
     claim_lists: list[list[Claim]] = []
     links: list[VersionLink] = []
     versions = _versions(built, replies, claim_lists, links, found)
+    problems += [Problem(v.cover.origin, f"{v.name}: a cover letter without patches (the source holds "
+                                         f"none of its {v.total})") for v in versions
+                 if v.cover and not v.patches and v.total]
     claim_lists = postings.resends_once(claim_lists, found)
     for text, source, v in extra_changelogs:
         claim_lists.append(changelog.parse(text, source, v))

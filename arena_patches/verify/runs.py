@@ -121,6 +121,8 @@ def diff(o: Inputs, from_version: int | None = None, to_version: int | None = No
     judged = [j for a, b in pairs for j in claims_mod.between(s, everything, a, b)]
     undoc = sum(1 for c in comps for p in c.patches if p.flag is versions.Flag.UNDOCUMENTED)
     status, text = claims_mod.summary(judged, undoc)
+    if not comps:
+        status, text = Status.SKIP, f"the source holds {len(have)} version(s): nothing to compare"
     return DiffRun(tuple(comps), tuple(track.track(s, all_pairs)), tuple(judged), status, text)
 
 
