@@ -39,7 +39,10 @@ _BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*)$")
 _PATCH_IN_TEXT = re.compile(rf"\bpatch(?:es)?\s+#?({_N})(?:\s*(?:/|and|&|,)\s*({_N}))?", re.I)
 _PATCH_K_OF_N = re.compile(rf"\bpatch\s+\(({_N})/\d+\)", re.I)  # "a new patch (1/3)"
 # "No relevant changes since v2, I just rebased to v6.8-rc1.": a changelog in one sentence
-_HDR_SENTENCE = re.compile(rf"^\s*(no\s+(?:relevant\s+|real\s+|code\s+)?changes?\s+since\s+[vV]({_N})\b.*\S)\s*$", re.I)
+_HDR_SENTENCE = re.compile(rf"^\s*(no\s+(?:relevant\s+|real\s+|code\s+|functional\s+)?changes?\s+(since|in)\s+"
+                           rf"[vV]({_N})\b.*\S)\s*$", re.I)
+_PATCH_INLINE = re.compile(rf"^\s*patch\s*#?({_N})\s*:\s*(\S.*)$", re.I)  # "Patch 1: add a comment"
+_LEAD_IN = re.compile(r"^\s*(?:the\s+)?(?:only\s+)?(?:other\s+)?changes?(?:\s+\w+){0,3}\s*:\s*$", re.I)
 # "Changes since (implicit) v1 of this series\n(https://…/<msgid>):" names the version it means
 _SINCE_LINK = re.compile(rf"changes\s+(?:since|from)\s+(?:\(\w+\)\s+)?[vV]({_N})[^\n]*\n?\s*\(?<?"
                          r"https?://\S+?/(?:r/)?([^/\s<>()]+@[^/\s<>()]+?)/?\)?:?\s*$", re.I | re.M)
@@ -86,8 +89,12 @@ def _header(line: str, this_version: int | None) -> _Open | None:
     if _LINK.match(line):
         return None
     m = _HDR_SENTENCE.match(line)
-    if m and this_version and int(m.group(2)) < this_version:
-        return _Open(int(m.group(2)), this_version, inline=m.group(1))
+    if m and this_version:
+        k = int(m.group(3))
+        if m.group(2).lower() == "in" and k == this_version and k > 1:
+            return _Open(k - 1, k, inline=m.group(1))
+        if m.group(2).lower() == "since" and k < this_version:
+            return _Open(k, this_version, inline=m.group(1))
     m = _HDR_INLINE.match(line)
     if m and int(m.group(1)) < int(m.group(2)):
         return _Open(int(m.group(1)), int(m.group(2)), inline=m.group(3).strip())
@@ -164,6 +171,15 @@ def parse(text: str, source: str, this_version: int | None = None) -> list[Claim
         if block is None:
             continue
         if _LINK_LINE.match(line) and not blank_seen:
+            continue
+        pi = _PATCH_INLINE.match(line)
+        if pi:  # "Patch 1: add comment wrt. alignment"
+            flush()
+            bullet, bullet_patches, blank_seen = [pi.group(2)], (int(pi.group(1)),), False
+            continue
+        if _LEAD_IN.match(line):  # "Only changes are:" opens the list of what follows
+            flush()
+            blank_seen = False
             continue
         if not line.strip():
             flush()

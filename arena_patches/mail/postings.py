@@ -244,15 +244,16 @@ def why_out(m: Message, others: list[Found]) -> str:
 
 
 def resends_once(claim_lists: list[list[Claim]], found: Found) -> list[list[Claim]]:
-    """A resend under the same tag repeats its changelog: a claim already made for the
-    same tags, patch and text by an earlier posting is the same claim."""
+    """Later postings repeat changelogs (a resend under the same tag, a v3 cover carrying
+    v2's list, per-patch notes left stale): a bullet already made against the same version
+    by an earlier posting is that claim, not a new one about a later step."""
     tag = dict(zip(found.numbers, (p.tag for p in found.postings)))
     seen: dict[tuple, int] = {}
     out = []
     for claims in claim_lists:
         keep = []
         for c in claims:
-            k = (tag.get(c.from_version), tag.get(c.to_version), c.patch, " ".join(c.text.lower().split()))
+            k = (tag.get(c.from_version), " ".join(re.sub(r"[\"'`]", "", c.text.lower()).split()))
             if seen.setdefault(k, c.to_version) != c.to_version:
                 continue
             keep.append(c)

@@ -80,6 +80,21 @@ def _patch_split(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 
 # ---------------------------------------------------------------- mail-only changes
 
+@kind("no-code-change", r"\bno\s+(code)\s+changes?\b")
+def _no_code_change(sc: Scope, args) -> tuple[ClaimVerdict, str]:
+    """"No code changes in v2": every code line (not comments, not blank, whitespace
+    aside) the version adds or removes is one the version before added or removed."""
+    if not sc.complete:
+        return UNJUDGED, "a patch of one of the two versions is not in the source"
+    norm = lambda l: " ".join(l.split())  # noqa: E731
+    for sign, what in (("+", "adds"), ("-", "removes")):
+        old = {norm(l) for _p, l in sc.code("old", sign)}
+        new = [(p, l) for p, l in sc.code("new", sign) if norm(l) not in old]
+        if new:
+            return CONTRADICTED, _quote(sc, new[0][0], new[0][1], f"{what} code {sc.old.name} did not")
+    return HOLDS, f"the code lines of {sc.new.name} are those of {sc.old.name} (comments and layout aside)"
+
+
 @kind("trailers", r"\b((?:acked|reviewed|tested|suggested|reported)-by)\b|"
                   r"\b(?:pick|collect|add|carr|appl)\w*\b.*\b(?:tags?|trailers?|acks?|reviews?|r-?bs?)\b()|"
                   r"\b(cc:?\s*stable)\b")
