@@ -80,3 +80,35 @@ def test_agreement_over_every_real_series():
             total += 1
             agree += j.verdict.value == tc["truth"]
     assert total >= 50 and agree / total >= 0.5, (agree, total)
+
+
+def _mixture(tmp_path, names, replies):
+    import shutil
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for name in names:
+        for f in (SERIES / name).rglob("*.eml"):
+            if replies or "replies" not in f.parts:
+                shutil.copy(f, d / f"{name}-{'-'.join(f.relative_to(SERIES / name).parts)}")
+    return d
+
+
+MIXTURES = tomllib.loads((SERIES / "mixed" / "manifest.toml").read_text())["mixture"] \
+    if (SERIES / "mixed" / "manifest.toml").is_file() else {}
+
+
+@pytest.mark.parametrize("mixture", sorted(MIXTURES))
+def test_unrelated_series_in_one_directory_are_split_never_mixed(mixture, tmp_path, capsys):
+    names = MIXTURES[mixture]["series"]
+    src = _mixture(tmp_path, names, MIXTURES[mixture].get("with_replies", False))
+    rc, doc = _run(capsys, "series", "--source", str(src))
+    assert rc == 2 and f"{len(names)} unrelated series" in doc["error"]["message"]
+    for name in names:
+        truth = _truth(name)
+        first = truth["version"][0]
+        rc, doc = _run(capsys, "series", "--source", str(src), "--series", first["cover"] or first["patches"][0])
+        assert rc == 0, doc
+        got = [(v["label"], [p["message_id"] for p in v["patches"] if p["present"]]) for v in doc["versions"]]
+        assert got == [(v["label"], v["patches"]) for v in truth["version"]], name
+        mine = {m for v in truth["version"] for m in v["patches"] + [v["cover"]] if m}
+        assert not mine & {x["message_id"] for x in doc["left_out"]}
