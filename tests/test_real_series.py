@@ -112,3 +112,19 @@ def test_unrelated_series_in_one_directory_are_split_never_mixed(mixture, tmp_pa
         assert got == [(v["label"], v["patches"]) for v in truth["version"]], name
         mine = {m for v in truth["version"] for m in v["patches"] + [v["cover"]] if m}
         assert not mine & {x["message_id"] for x in doc["left_out"]}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_undocumented_flag_where_the_truth_finds_none(name):
+    """A pair of versions whose truth lists no undocumented change gets no `undocumented`
+    row: the flag is a warning a maintainer reads, so it must not cry wolf."""
+    from arena_patches.review import compare
+    from arena_patches.verify import stages
+    from arena_patches.verify.options import Inputs
+    _spec, s = stages.series_and_spec(Inputs(source=str(SERIES / name)))
+    number = {v.name: v.version for v in s.versions}
+    for pair in _truth(name).get("pair", []):
+        c = compare.compare(s, number[pair["from"]], number[pair["to"]])
+        flagged = [(p.number, p.reason) for p in c.patches if p.flag is compare.Flag.UNDOCUMENTED]
+        if not pair["undocumented"]:
+            assert not flagged, (pair["from"], pair["to"], flagged)

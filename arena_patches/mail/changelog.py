@@ -141,75 +141,76 @@ def notes(body: str) -> str:
     return "\n".join(out).strip("\n")
 
 
-def parse(text: str, source: str, this_version: int | None = None) -> list[Claim]:
-    """Every claim in one cover letter or merge message, in order of appearance."""
-    claims: list[Claim] = []
-    block: _Open | None = None
-    bullet: list[str] = []
-    bullet_patches: tuple[int, ...] = ()
-    blank_seen = False
+class _Reader:
+    """One text's changelog blocks, line by line: a header opens a block, bullets (or
+    "Patch N:" lines, or indented lines) in it are claims, prose after it closes it."""
 
-    def flush() -> None:
-        nonlocal bullet
-        if block and bullet:
-            text_, who = _asker(" ".join(" ".join(bullet).split()))
-            named = bullet_patches or _patches_named(text_)
-            for p in named or (None,):
-                claims.append(Claim(block.from_v, block.to_v, p, text_, who, (source,)))
-        bullet = []
+    def __init__(self, source: str, this_version: int | None):
+        self.source, self.this_version = source, this_version
+        self.claims: list[Claim] = []
+        self.block: _Open | None = None
+        self.bullet: list[str] = []
+        self.patches: tuple[int, ...] = ()
+        self.blank_seen = False
 
-    for line in text.splitlines():
-        if line.startswith(">"):
-            continue
-        hdr = _header(line, this_version)
+    def flush(self) -> None:
+        if self.block and self.bullet:
+            text, who = _asker(" ".join(" ".join(self.bullet).split()))
+            for p in self.patches or _patches_named(text) or (None,):
+                self.claims.append(Claim(self.block.from_v, self.block.to_v, p, text, who, (self.source,)))
+        self.bullet = []
+
+    def start(self, text: str, patches: tuple[int, ...]) -> None:
+        self.flush()
+        self.bullet, self.patches, self.blank_seen = [text], patches, False
+
+    def line(self, line: str) -> None:
+        hdr = _header(line, self.this_version)
         if hdr:
-            flush()
-            block, blank_seen = hdr, False
+            self.flush()
+            self.block, self.blank_seen = hdr, False
             if hdr.inline:
-                bullet, bullet_patches = [hdr.inline], ()
-            continue
-        if block is None:
-            continue
-        if _LINK_LINE.match(line) and not blank_seen:
-            continue
+                self.start(hdr.inline, ())
+            return
+        if self.block is None or (_LINK_LINE.match(line) and not self.blank_seen):
+            return
         pi = _PATCH_INLINE.match(line)
         if pi:  # "Patch 1: add comment wrt. alignment"
-            flush()
-            bullet, bullet_patches, blank_seen = [pi.group(2)], (int(pi.group(1)),), False
-            continue
-        if _LEAD_IN.match(line):  # "Only changes are:" opens the list of what follows
-            flush()
-            blank_seen = False
-            continue
-        if not line.strip():
-            flush()
-            blank_seen = True
-            continue
+            return self.start(pi.group(2), (int(pi.group(1)),))
+        if _LEAD_IN.match(line) or not line.strip():  # "Only changes are:" opens what follows
+            self.flush()
+            self.blank_seen = not line.strip()
+            return
+        self.in_block(line)
+
+    def in_block(self, line: str) -> None:
+        block = self.block
         m = _BULLET.match(line)
         ph = None if m else (_PATCH_HDR_TAG.match(line) or _PATCH_HDR.match(line))
         if ph:
-            flush()
-            block.patches = _patch_list(ph.group(1))
-            blank_seen = False
-            continue
-        if m:
-            flush()
-            bullet, bullet_patches, blank_seen = [m.group(2)], block.patches, False
-            continue
-        if bullet and line[:1].isspace() and not block.inline:
-            bullet.append(line.strip())  # a wrapped bullet
-            continue
-        if block.inline and line[:1].isspace() and not blank_seen:
-            flush()  # "V3 -> V4: Move defines up" then one claim per indented line
-            bullet, bullet_patches = [line.strip()], block.patches
-            continue
-        if blank_seen or not line[:1].isspace():
-            flush()  # prose after the block: the changelog is over
-            block = None
-            continue
-        bullet, bullet_patches = [line.strip()], block.patches  # an unbulleted indented line
-    flush()
-    return claims
+            self.flush()
+            block.patches, self.blank_seen = _patch_list(ph.group(1)), False
+        elif m:
+            self.start(m.group(2), block.patches)
+        elif self.bullet and line[:1].isspace() and not block.inline:
+            self.bullet.append(line.strip())  # a wrapped bullet
+        elif block.inline and line[:1].isspace() and not self.blank_seen:
+            self.start(line.strip(), block.patches)  # "V3 -> V4: Move defines up", then one per line
+        elif self.blank_seen or not line[:1].isspace():
+            self.flush()  # prose after the block: the changelog is over
+            self.block = None
+        else:
+            self.bullet, self.patches = [line.strip()], block.patches  # an unbulleted indented line
+
+
+def parse(text: str, source: str, this_version: int | None = None) -> list[Claim]:
+    """Every claim in one cover letter or merge message, in order of appearance."""
+    r = _Reader(source, this_version)
+    for line in text.splitlines():
+        if not line.startswith(">"):
+            r.line(line)
+    r.flush()
+    return r.claims
 
 
 def _key(c: Claim) -> tuple:

@@ -152,6 +152,7 @@ def _added_removed(idiff: str) -> str:
     return "\n".join(l for l in idiff.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---")))
 
 
+_PLAIN = re.compile(r"\b[A-Za-z][A-Za-z0-9_-]*[-_][A-Za-z0-9_-]+\b|\b[A-Za-z]{6,}\b")
 _PATCH_REF = re.compile(r"\bpatch(?:es)?\s+(\d+)", re.I)
 
 
@@ -235,6 +236,13 @@ def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, reb
         return Flag.OK, f"a series-wide claim names what it changes: {unnumbered[0].text}"
     if rebased:
         return Flag.OK, "the changelog says the series was rebased"
+    # a series-wide claim in plain words ("Fixed clock-names DT property restrictions")
+    # whose words are in this patch's interdiff
+    changed_text = changed.get(k, "").lower()  # its interdiff, the lines around the change too
+    worded = [c for c in claims if c.patch is None and any(
+        w.lower() in changed_text for w in _PLAIN.findall(c.text) if w.lower() not in _STOP)]
+    if worded:
+        return Flag.OK, f"a series-wide claim's words are in its change: {worded[0].text}"
     # a claim placed on another patch that names what this patch touches (its functions)
     touched = pb.diff if pb is not None else ""
     elsewhere = [c for c in claims if c.patch is not None and c.patch != k
