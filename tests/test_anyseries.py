@@ -241,3 +241,9 @@ def test_a_lone_cover_is_said_and_a_diff_of_one_version_is_no_pass(tmp_path, cap
     assert any("a cover letter without patches" in p["message"] for p in doc["problems"])
     doc = _doc(capsys, ["diff", "--source", str(src)], rc=3)
     assert doc["status"] == "skip" and "nothing to compare" in doc["summary"]
+
+
+def test_check_without_a_spec_assumes_no_invariants(tmp_path, capsys):
+    (tmp_path / "c").mkdir()
+    doc = _doc(capsys, ["check", "--files", str(tmp_path / "c")], rc=2)
+    assert "no [[invariants]]" in doc["error"]["message"] and "--spec" in doc["error"]["hint"]

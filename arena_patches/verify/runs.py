@@ -14,7 +14,7 @@ from arena_patches.core.errors import UserError, bad_input
 from arena_patches.core.model import Series
 from arena_patches.core.verdicts import BootState, Status
 from arena_patches.invariants import evaluate, rules
-from arena_patches.mail import sources
+from arena_patches.mail import sources, spec as spec_mod
 from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree import backport as backport_mod
 from arena_patches.tree import debian, repo as tree_mod, tarball
@@ -160,7 +160,12 @@ def check(o: Inputs, files: str | None = None, progress: Progress | None = None)
     """The spec's invariants on loose files, on the tree as it is, or on each applied patch."""
     if files and not Path(files).is_dir():
         raise bad_input(f"--files {files}", "not a directory")
-    spec = stages.spec_or_bare(o.spec)
+    read = None
+    if o.spec is None and o.source and not files:  # the spec is the one the mails' Message-IDs name
+        read = sources.read_unnamed(o.source)
+        spec = spec_mod.matching({m.message_id for m in read[0]}) or stages.spec_or_bare(None)
+    else:
+        spec = stages.spec_or_bare(o.spec)
     rs = rules.from_spec(spec.raw, spec.path)
     if not rs:
         raise UserError(f"{spec.path}: the spec has no [[invariants]]",
@@ -174,7 +179,7 @@ def check(o: Inputs, files: str | None = None, progress: Progress | None = None)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, o.tree, o.work_dir)
         if o.source or o.version:
-            s = stages.load_series(spec, o.source or "lore", wr, series=o.series)
+            s = stages.load_series(spec, o.source or "lore", wr, read, series=o.series)
             applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
             return CheckRun(tuple(evaluate.over_versions(wr, rs, applied)))
         judged = wr.resolve("HEAD")
