@@ -18,7 +18,7 @@ _WORD = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\(\))?")
 # a word is code when it has an underscore, (), an inner capital, or is an upper-case name
 _CONSTRUCTS = {r"\bdefines?\b|\bmacros?\b": "#define", r"\bheaders?\b|\b(?<!to )includes?\b|\.h\b": "#include",
                r"\bstructs?\b|\bstructures?\b": "struct ", r"\bcomments?\b": "/*"}
-_TYPES = (r"unsigned\s+(?:int|long|char)|signed\s+(?:int|char)|size_t|ssize_t|loff_t|off_t|pgoff_t|"
+_TYPES = (r"const|unsigned\s+(?:int|long|char)|signed\s+(?:int|char)|size_t|ssize_t|loff_t|off_t|pgoff_t|"
           r"gfp_t|bool|[us](?:8|16|32|64)|__[lb]e(?:16|32|64)|__u(?:8|16|32|64)|u?int(?:8|16|32|64)_t|"
           r"long|char|int|integers?")
 
@@ -128,7 +128,7 @@ def _rebase(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 
 
 @kind("commit-message", r"\b(?:commit\s+(?:log|message|msg|description|title)|reword\w*|"
-                        r"description|subject|spelling|typos?)\b")
+                        r"description|subject)\b")
 def _commit_message(sc: Scope, args) -> tuple[ClaimVerdict, str]:
     pairs = [(q, p) for p in sc.new_patches for q in sc.old_patches if q.number == p.number or
              q.subject == p.subject]
@@ -141,6 +141,18 @@ def _commit_message(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 
 
 # ---------------------------------------------------------------- code
+
+@kind("whitespace", r"\b(?:fix\w*|correct\w*|improper|wrong)\b.*\b(align\w*)\b|"
+                    r"\b(indent\w*|white\s*space|coding\s+style|checkpatch)\b")
+def _whitespace(sc: Scope, args) -> tuple[ClaimVerdict, str]:
+    """Layout: a line the version adds that the one before added laid out otherwise."""
+    gained, lost = sc.changed()
+    before = {" ".join(l.split()) for _p, l in lost}
+    hit = next(((p, l) for p, l in gained if l.strip() and " ".join(l.split()) in before), None)
+    if hit:
+        return HOLDS, _quote(sc, hit[0], hit[1], "lays out anew")
+    return UNJUDGED, "no line the version adds differs from an earlier one only in layout"
+
 
 def _read_rename(text: str) -> tuple[str, ...] | None:
     m = re.search(r"\brenam\w*\b(.*)$", text, re.I)
@@ -183,7 +195,8 @@ def _rename(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 
 
 def _read_type(text: str) -> tuple[str, ...] | None:
-    m = re.search(r"\b(?:use[sd]?|using|chang\w*|switch\w*|convert\w*|cast\w*|made|make|turn\w*)\b", text, re.I)
+    m = re.search(r"\b(?:use[sd]?|using|chang\w*|switch\w*|convert\w*|cast\w*|made|make|turn\w*|declar\w*)\b",
+                  text, re.I)
     types = re.findall(rf"\b({_TYPES})\b", text[m.end():], re.I) if m else []
     return (types[-1],) if types else None  # "integer promotion ... to unsigned int": the last
 

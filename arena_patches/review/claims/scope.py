@@ -59,16 +59,21 @@ class Scope:
         return [(p, l) for p, l in came if l.strip() in gone and l.strip()]
 
 
+def _title(p: Patch) -> str:
+    return " ".join(p.subject.lower().split())
+
+
 def _counterpart(old: Version, new: Version, p: Patch) -> Patch | None:
-    title = " ".join(p.subject.lower().split())
-    same = [q for q in old.patches if " ".join(q.subject.lower().split()) == title]
+    """The old version's patch p continues: same title, else a retitled one (its title gone
+    from the new version) touching the same files with a diff alike."""
+    same = [q for q in old.patches if _title(q) == _title(p)]
     if same:
         return same[0]
-    q = old.patch(p.number)
-    if q is not None and not any(" ".join(x.subject.lower().split()) == " ".join(q.subject.lower().split())
-                                 for x in new.patches):
-        return q  # retitled
-    return None
+    titles = {_title(x) for x in new.patches}
+    gone = [q for q in old.patches if _title(q) not in titles and set(q.paths) & set(p.paths)]
+    ratio = lambda q: difflib.SequenceMatcher(None, q.diff, p.diff, autojunk=False).quick_ratio()  # noqa: E731
+    best = max(gone, key=ratio, default=None)
+    return best if best is not None and ratio(best) >= 0.5 else None
 
 
 def scope_of(s: Series, c: Claim) -> tuple[Scope | None, str]:
