@@ -61,7 +61,7 @@ def series_table(s: Series) -> Table:
             else:
                 cells.append("")
         claims = sum(1 for c in s.claims if c.to_version == v.version)
-        t.add_row(f"v{v.version}", "✓" if v.cover else styled(("missing", "red")), *cells,
+        t.add_row(v.name, "✓" if v.cover else styled(("missing", "red")), *cells,
                   str(claims), str(len(v.replies)))
     return t
 
@@ -179,8 +179,8 @@ def print_claims(judged, con: Console) -> None:
         t.add_column(col)
     style = {"holds": "green", "contradicted": "red", "unjudged": "dim"}
     for j in judged:
-        t.add_row(esc(j.version), str(j.claim.patch or "-"), esc(j.kind),
-                  f"[{style[j.verdict.value]}]{j.verdict.value}[/]", esc(j.claim.text[:90]), esc(j.evidence[:120]))
+        t.add_row(j.version, str(j.claim.patch or "-"), j.kind, styled((j.verdict.value, style[j.verdict.value])),
+                  j.claim.text[:90], j.evidence[:120])
     con.print(t)
 
 
