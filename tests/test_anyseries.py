@@ -247,3 +247,22 @@ def test_check_without_a_spec_assumes_no_invariants(tmp_path, capsys):
     (tmp_path / "c").mkdir()
     doc = _doc(capsys, ["check", "--files", str(tmp_path / "c")], rc=2)
     assert "no [[invariants]]" in doc["error"]["message"] and "--spec" in doc["error"]["hint"]
+
+
+def test_verify_without_a_spec_applies_and_boots_nothing(tmp_path, capsys):
+    from tests import gittree
+    from tests.test_gate import C, TEXT, three_versions
+    from arena_patches.demo import mkseries
+    t = gittree.make(tmp_path / "user", {C: TEXT})
+    src = tmp_path / "mails"
+    mkseries.write(t, "HEAD", "t: series", three_versions()[:1], src, tag="t")
+    before = gittree.snapshot(t)
+    rc = cli.main(["verify", "--source", str(src), "--tree", str(t), "--work-dir", str(tmp_path / "w"),
+                   "--no-build", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    stages = {s["name"]: s for s in doc["stages"]}
+    assert stages["apply"]["status"] == "pass"
+    assert stages["boot"]["status"] == "skip" and "no [boot]" in stages["boot"]["reason"]
+    assert stages["invariants"]["status"] == "skip"
+    assert doc["series"]["series"]["title"] == "t: series" and rc == 0
+    assert gittree.snapshot(t) == before
