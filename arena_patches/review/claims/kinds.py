@@ -14,7 +14,7 @@ from arena_patches.review.claims.scope import Scope
 
 HOLDS, CONTRADICTED, UNJUDGED = ClaimVerdict.HOLDS, ClaimVerdict.CONTRADICTED, ClaimVerdict.UNJUDGED
 _QUOTED = re.compile(r"[\"'`]([A-Za-z_][\w.>-]*)(?:\(\))?[\"'`]")
-_WORD = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\(\))?")
+_WORD = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\()?")  # "name(" is a call: code
 # a word is code when it has an underscore, (), an inner capital, or is an upper-case name
 _CONSTRUCTS = {r"\bdefines?\b|\bmacros?\b": "#define", r"\bheaders?\b|\b(?<!to )includes?\b|\.h\b": "#include",
                r"\bstructs?\b|\bstructures?\b": "struct ", r"\bcomments?\b": "/*"}
@@ -223,7 +223,7 @@ def _moved(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 
 
 _REMOVE = r"\b(?:remov\w*|drop\w*|delet\w*|get\s+rid|no\s+longer|eliminat\w*|kill\w*|avoid\w*)\b"
-_ADD = r"\b(?:add\w*|call\w*|introduc\w*|use[sd]?|using|import\w*|implement\w*|updat\w*)\b"
+_ADD = r"\b(?:add\w*|call\w*|introduc\w*|use[sd]?|using|import\w*|implement\w*|updat\w*|includ\w*)\b"
 
 
 def _read_code(pattern: str):
