@@ -266,3 +266,16 @@ def test_verify_without_a_spec_applies_and_boots_nothing(tmp_path, capsys):
     assert stages["invariants"]["status"] == "skip"
     assert doc["series"]["series"]["title"] == "t: series" and rc == 0
     assert gittree.snapshot(t) == before
+
+
+def test_a_spec_naming_two_covers_of_one_tag_keeps_both(tmp_path, capsys):
+    v2a = mailgen.series(2, 2, date="Wed, 12 Nov 2025 10:00:00 +0000")
+    v2b = _retag(mailgen.series(2, 2, date="Fri, 14 Nov 2025 10:00:00 +0000"), "v2-", "v2b-")
+    src = _mails(tmp_path, mailgen.series(1, 2) + v2a + v2b)
+    spec = tmp_path / "s.toml"
+    spec.write_text('[series]\ntitle = "demo: a series"\n' + "".join(
+        f'[[versions]]\nversion = {v}\ncover = "{c}"\n' for v, c in
+        ((1, "v1-0@example.org"), (2, "v2-0@example.org"), (2, "v2b-0@example.org"))))
+    doc = _doc(capsys, ["series", "--source", str(src), "--spec", str(spec)])
+    assert [v["label"] for v in doc["versions"]] == ["v1", "v2", "v2#2"]
+    assert all(not p["resent_message_ids"] for v in doc["versions"] for p in v["patches"])
