@@ -145,6 +145,7 @@ def comparisons(comps, reviews, judged=(), status=None, summary: str = "") -> di
             "claims": [judged_claim(j) for j in judged], "claim_counts": claim_counts(judged),
             "comparisons": [{
         "from": c.from_version, "to": c.to_version,
+        "from_label": c.from_label or f"v{c.from_version}", "to_label": c.to_label or f"v{c.to_version}",
         "patches": [{"number": p.number, "change": p.change.value, "subject": p.subject,
                      "claims": [{"text": x.text, "asked_by": x.asked_by, "patch": x.patch}
                                 for x in p.claims],

@@ -46,6 +46,8 @@ class Comparison:
     to_version: int
     patches: tuple[PatchComparison, ...]
     series_claims: tuple[Claim, ...]  # claims that name no patch
+    from_label: str = ""  # "v2#2" where two postings share a tag
+    to_label: str = ""
 
 
 # ---------------------------------------------------------------- patch identity
@@ -217,7 +219,7 @@ def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comp
         if flag is not Flag.UNDOCUMENTED and change in (Change.CHANGED, Change.UNCHANGED):
             flag, reason = _trailers(pairs.get(k, (None, None)), claims, flag, reason)
         out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids, reason))
-    return Comparison(a_num, b_num, tuple(out), tuple(series_wide))
+    return Comparison(a_num, b_num, tuple(out), tuple(series_wide), a.name, b.name)
 
 
 def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, rebased: bool) -> tuple[Flag, str]:
