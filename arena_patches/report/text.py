@@ -192,7 +192,7 @@ def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool 
     if summary:
         con.print(f"diff: {summary[0].value}: {summary[1]}", markup=False)
     for c in comps:
-        t = Table(title=esc(f"{c.from_label or f'v{c.from_version}'} -> {c.to_label or f'v{c.to_version}'}"))
+        t = Table(title=f"{c.from_label or f'v{c.from_version}'} -> {c.to_label or f'v{c.to_version}'}")
         for col in ("patch", "change", "changelog", "claims"):
             t.add_column(col)
         for p in c.patches:
