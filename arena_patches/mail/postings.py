@@ -45,7 +45,7 @@ class Found:
 
     @property
     def title(self) -> str:
-        return self.postings[-1].title
+        return self.postings[-1].title if self.postings else ""
 
     def number_of(self, msgid: str) -> int | None:
         for p, n in zip(self.postings, self.numbers):
@@ -171,8 +171,8 @@ def _found(ps: list[Posting]) -> Found:
 
 def choose(found: list[Found], pick: str | None, spec_ids: set[str]) -> tuple[Found, list[Found]]:
     """The series asked for (by --series, or by the spec's Message-IDs), and the others."""
-    if not found:
-        raise UserError("the source holds no patch mail (no [PATCH] subject, no diff)")
+    if not found:  # no patch mail at all: the stages that need a version say so, naming their input
+        return Found((), (), ()), []
     if spec_ids:
         hit = [f for f in found if any(spec_ids & set(p.members) or (p.cover and p.cover in spec_ids)
                                        for p in f.postings)]

@@ -75,8 +75,10 @@ def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
         spec = stages.spec_or_bare(o.spec)
         if o.source or o.version:
             spec, s = stages.series_and_spec(replace(o, source=o.source or "lore"), wr)
-            stages.boot_defaults(spec)  # no [boot]: said before any patch is applied
+            if not s.versions and not o.version:
+                raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to boot")
             (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
+            stages.boot_defaults(spec)  # no [boot]: said before any patch is applied
             (r,) = stages.apply_series(s, wr, [n], o.base, progress)
             if r.head is None:
                 raise UserError(f"v{n}: patch 1 does not apply, nothing to boot")
