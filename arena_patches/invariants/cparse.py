@@ -59,25 +59,44 @@ class CFile:
         return {m.group(1): {f.strip() for f in (m.group(2) or "").split("|") if f.strip()}
                 for m in _BTF_FLAGS.finditer(self.text)}
 
+    def _owner(self, n: Node) -> str | None:
+        """The name of the code `n` starts, when it is a body or a struct: errors below it count."""
+        if n.type == "function_definition":
+            return _declarator_name(n, self.source)  # unnamed: a macro-made header, see below
+        if n.type == "compound_statement" and n.parent is not None and (
+                n.parent.type == "translation_unit" or n.parent.type == "function_definition"):
+            head = self.text.split("\n")[max(0, n.start_point[0] - 3):n.start_point[0] + 1]
+            m = re.findall(r"\b([A-Za-z_]\w*\s*\(\s*\w+)", " ".join(head))
+            return re.sub(r"\s+", "", m[-1]) + ")" if m else "<body>"
+        if n.type == "field_declaration_list" and n.parent is not None:
+            name = n.parent.child_by_field_name("name")
+            return f"{n.parent.type.split('_')[0]} {self.node_text(name) if name else '<anonymous>'}"
+        return None
+
     def parse_errors(self) -> list[tuple[str, int, str]]:
-        """(function, line, what) for every ERROR or MISSING node inside a function body."""
-        out = []
-        for f in self.functions.values():
-            stack = [f.node]
-            while stack:
-                n = stack.pop()
-                if n.is_missing:
-                    out.append((f.name, n.start_point[0] + 1, f"missing '{n.type}'"))
-                elif n.type == "ERROR":
-                    out.append((f.name, n.start_point[0] + 1,
-                                f"cannot parse {self.node_text(n)[:40]!r}"))
-                elif n.type == "macro_type_specifier" and n.parent is not None \
-                        and n.parent.type == "declaration" and f.node.child_by_field_name("body") \
-                        and n.start_byte > f.node.child_by_field_name("body").start_byte:
-                    # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
-                    # a macro; in a body that is a call missing its `;`
-                    out.append((f.name, n.end_point[0] + 1, "missing ';'"))
-                stack.extend(n.children)
+        """(function, line, what) for every ERROR or MISSING node in code: a function body
+        (a function_definition's, or a bare block whose header a macro made:
+        `SYSCALL_DEFINE2(...)`, `BPF_CALL_3(...)` are blanked, their body stays), a struct
+        or union body, and any MISSING `}` (one deleted anywhere unbalances the file).
+        File-scope macro lines elsewhere may stay unparsed and do not count."""
+        out: list[tuple[str, int, str]] = []
+        stack: list[tuple[Node, str | None]] = [(self.root, None)]
+        while stack:
+            n, owner = stack.pop()
+            if owner is None:
+                owner = self._owner(n)
+            if n.is_missing and (owner is not None or n.type == "}"):
+                out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
+            elif owner is None:
+                pass
+            elif n.type == "ERROR":
+                out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
+            elif n.type == "macro_type_specifier" and n.parent is not None \
+                    and n.parent.type == "declaration" and _in_block(n):
+                # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
+                # a macro; in a body that is a call missing its `;`
+                out.append((owner, n.end_point[0] + 1, "missing ';'"))
+            stack.extend((c, owner) for c in n.children)
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
         pre = _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)),
@@ -87,7 +106,33 @@ class CFile:
         for name in sorted(expected - set(self.functions) - built - {"if", "for", "while", "switch"}):
             line = next((i + 1 for i, l in enumerate(pre.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
             out.append((name, line, "the function does not parse"))
+        if not out:
+            out += _unbalanced(pre)
         return sorted(out, key=lambda x: x[1])
+
+
+def _unbalanced(code: str) -> list[tuple[str, int, str]]:
+    """A `}` too many or too few in the code as judged (directives out, one branch of the
+    #if groups that open braces differently): tree-sitter's recovery can hide it inside an
+    ERROR around an #ifdef, where no MISSING node is made."""
+    if code.count("{") == code.count("}"):
+        return []
+    opened: list[int] = []
+    for m in re.finditer(r"[{}]", code):
+        if m.group(0) == "{":
+            opened.append(m.start())
+        elif opened:
+            opened.pop()
+        else:
+            return [("<file scope>", code.count("\n", 0, m.start()) + 1, "a '}' closes nothing")]
+    return [("<file scope>", code.count("\n", 0, opened[0]) + 1 if opened else 0, "a '{' is never closed")]
+
+
+def _in_block(n: Node) -> bool:
+    p = n.parent
+    while p is not None and p.type not in ("compound_statement", "translation_unit"):
+        p = p.parent
+    return p is not None and p.type == "compound_statement"
 
 
 def _declarator_name(n: Node, src: bytes) -> str | None:
