@@ -15,6 +15,7 @@ from functools import lru_cache
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
+from arena_patches.invariants import cpp
 from arena_patches.invariants.dialect import BUILTIN, Dialect
 from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 
@@ -73,6 +74,16 @@ class CFile:
             return f"{n.parent.type.split('_')[0]} {self.node_text(name) if name else '<anonymous>'}"
         return None
 
+    def _without_directives(self) -> str:
+        """The rewritten code with every preprocessor line blanked, the lines read from the
+        file (a rewrite may blank an asm span with its `\\`, cutting a #define short)."""
+        lines = self.source.decode("utf-8", "replace").split("\n")
+        for m in _DIRECTIVE_LINES.finditer(cpp.blank_comments(self.text)):
+            first = self.text.count("\n", 0, m.start())
+            for k in range(first, min(first + m.group(0).count("\n") + 1, len(lines))):
+                lines[k] = ""
+        return "\n".join(lines)
+
     def parse_errors(self) -> list[tuple[str, int, str]]:
         """(function, line, what) for every ERROR or MISSING node in code: a function body
         (a function_definition's, or a bare block whose header a macro made:
@@ -99,8 +110,7 @@ class CFile:
             stack.extend((c, owner) for c in n.children)
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
-        pre = _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)),
-                                   self.source.decode("utf-8", "replace"))
+        pre = self._without_directives()
         expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", pre, re.M))
         built = {n for n in expected if n.isupper()}  # `int PRINT_TYPE_FUNC_NAME(s)(...)`: macro-built
         for name in sorted(expected - set(self.functions) - built - {"if", "for", "while", "switch"}):
