@@ -98,3 +98,14 @@ def test_the_deletion_seeder_names_shapes_and_knows_what_still_compiles():
     assert not any(line == 16 for line, *_ in got)  # a comment
     assert got.count((14, ";", "for-header", True)) == 2 and (4, ";", "file-declaration", True) in got
     assert sum(kind == ";" for _, kind, _, _ in got) == 13 and sum(kind == "}" for _, kind, _, _ in got) == 4
+
+
+def test_a_file_scope_declaration_that_lost_its_semicolon():
+    ok = "static int a;\nstatic int b;\nstruct s {\n\tint x;\n};\nstatic int c;\nDEFINE_MUTEX(m)\nstatic int d;\n"
+    assert cparse.parse(ok).parse_errors() == []  # a macro line without `;` is not judged
+    assert cparse.parse(ok.replace("int a;", "int a")).parse_errors() == [("<file scope>", 1, "missing ';'")]
+    assert cparse.parse(ok.replace("};", "}")).parse_errors()[0][:2] == ("<file scope>", 6)
+    # a body under #ifdef whose header a macro made is judged too
+    body = "#ifdef X\nSYSCALL_DEFINE0(f)\n{\n\tx = 1;\n\treturn 0;\n}\n#endif\n"
+    assert cparse.parse(body).parse_errors() == []
+    assert cparse.parse(body.replace("x = 1;", "x = 1")).parse_errors() == [("SYSCALL_DEFINE0(f)", 4, "missing ';'")]

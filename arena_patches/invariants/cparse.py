@@ -20,6 +20,7 @@ from arena_patches.invariants.dialect import BUILTIN, Dialect
 from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 
 _DIRECTIVE_LINES = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
+_CAPS_WORD = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*))?\)", re.M)
 
@@ -65,7 +66,7 @@ class CFile:
         if n.type == "function_definition":
             return _declarator_name(n, self.source)  # unnamed: a macro-made header, see below
         if n.type == "compound_statement" and n.parent is not None and (
-                n.parent.type == "translation_unit" or n.parent.type == "function_definition"):
+                n.parent.type in ("translation_unit", "function_definition") or n.parent.type.startswith("preproc_")):
             head = self.text.split("\n")[max(0, n.start_point[0] - 3):n.start_point[0] + 1]
             m = re.findall(r"\b([A-Za-z_]\w*\s*\(\s*\w+)", " ".join(head))
             return re.sub(r"\s+", "", m[-1]) + ")" if m else "<body>"
@@ -84,6 +85,24 @@ class CFile:
                 lines[k] = ""
         return "\n".join(lines)
 
+    def _lost_file_semicolon(self, n: Node) -> bool:
+        """A file-scope declaration that lost its `;`: `static int a` before `static int b;`
+        (a MISSING ';'), `struct s { ... }` before a declaration (an ERROR after the body).
+        Only plain declarations: no call, no all-caps word (file-scope macros such as
+        `BTF_ID_UNUSED` or `X DEFAULT_INIT;` are not C tree-sitter can read)."""
+        decl = n.parent
+        if n.type == "ERROR":
+            t = decl.child_by_field_name("type")
+            if t is None or t.child_by_field_name("body") is None or n.start_byte < t.end_byte:
+                return False
+        elif not n.is_missing:
+            return False
+        end = self.source.find(b"\n", n.end_byte)
+        text = self.source[decl.start_byte:end if end > 0 else len(self.source)].decode("utf-8", "replace")
+        if n.type == "ERROR":
+            text = self.node_text(n) + text[text.rfind("\n") + 1:]
+        return "(" not in text and "#" not in text and not _CAPS_WORD.search(text)
+
     def parse_errors(self) -> list[tuple[str, int, str]]:
         """(function, line, what) for every ERROR or MISSING node in code: a function body
         (a function_definition's, or a bare block whose header a macro made:
@@ -96,10 +115,13 @@ class CFile:
             n, owner = stack.pop()
             if owner is None:
                 owner = self._owner(n)
-            if n.is_missing and (owner is not None or n.type == "}"):
+            if n.is_missing and (owner is not None or n.type == "}" or (
+                    n.type == ";" and n.parent is not None and n.parent.type == "declaration"
+                    and self._lost_file_semicolon(n))):
                 out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
             elif owner is None:
-                pass
+                if n.parent is not None and n.parent.type == "declaration" and self._lost_file_semicolon(n):
+                    out.append(("<file scope>", n.start_point[0] + 1, "missing ';'"))
             elif n.type == "ERROR":
                 out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
             elif n.type == "macro_type_specifier" and n.parent is not None \
