@@ -66,7 +66,9 @@ class CFile:
         if n.type == "function_definition":
             return _declarator_name(n, self.source)  # unnamed: a macro-made header, see below
         if n.type == "compound_statement" and n.parent is not None and (
-                n.parent.type in ("translation_unit", "function_definition") or n.parent.type.startswith("preproc_")):
+                n.parent.type in ("translation_unit", "function_definition") or n.parent.type.startswith("preproc_")) \
+                and not self.source[max(0, n.start_byte - 200):n.start_byte].rstrip().endswith((b"=", b",")):
+            # (not `DEFINE_PER_CPU(t, x) = {{{0}}};`: an initialiser after a macro)
             head = self.text.split("\n")[max(0, n.start_point[0] - 3):n.start_point[0] + 1]
             m = re.findall(r"\b([A-Za-z_]\w*\s*\(\s*\w+)", " ".join(head))
             return re.sub(r"\s+", "", m[-1]) + ")" if m else "<body>"
@@ -78,7 +80,10 @@ class CFile:
     def _without_directives(self) -> str:
         """The rewritten code with every preprocessor line blanked, the lines read from the
         file (a rewrite may blank an asm span with its `\\`, cutting a #define short)."""
-        lines = self.source.decode("utf-8", "replace").split("\n")
+        code = self.source.decode("utf-8", "replace")
+        lines = code.split("\n")
+        if len(lines) != self.text.count("\n") + 1:  # a rewrite lost a line (a string over `\\`)
+            return _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
         for m in _DIRECTIVE_LINES.finditer(cpp.blank_comments(self.text)):
             first = self.text.count("\n", 0, m.start())
             for k in range(first, min(first + m.group(0).count("\n") + 1, len(lines))):
