@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
-from arena_patches.invariants import cpp
 from arena_patches.invariants.dialect import BUILTIN, Dialect
 from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 
@@ -27,7 +26,11 @@ _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*)
 
 @lru_cache(maxsize=1)
 def _parser() -> Parser:
-    return Parser(Language(tree_sitter_c.language()))
+    return Parser(_LANGUAGE)
+
+
+_LANGUAGE = Language(tree_sitter_c.language())
+_MACRO_DECL = Query(_LANGUAGE, "(declaration type: (macro_type_specifier) @m)")
 
 
 @dataclass
@@ -84,7 +87,7 @@ class CFile:
         lines = code.split("\n")
         if len(lines) != self.text.count("\n") + 1:  # a rewrite lost a line (a string over `\\`)
             return _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
-        for m in _DIRECTIVE_LINES.finditer(cpp.blank_comments(self.text)):
+        for m in _DIRECTIVE_LINES.finditer(self.text):
             first = self.text.count("\n", 0, m.start())
             for k in range(first, min(first + m.group(0).count("\n") + 1, len(lines))):
                 lines[k] = ""
@@ -108,6 +111,14 @@ class CFile:
             text = self.node_text(n) + text[text.rfind("\n") + 1:]
         return "(" not in text and "#" not in text and not _CAPS_WORD.search(text)
 
+    def _owner_of(self, n: Node) -> str | None:
+        """The outermost body or struct around n (see _owner), or None at file scope."""
+        owner, p = None, n.parent
+        while p is not None:
+            owner = self._owner(p) or owner
+            p = p.parent
+        return owner
+
     def parse_errors(self) -> list[tuple[str, int, str]]:
         """(function, line, what) for every ERROR or MISSING node in code: a function body
         (a function_definition's, or a bare block whose header a macro made:
@@ -115,26 +126,27 @@ class CFile:
         or union body, and any MISSING `}` (one deleted anywhere unbalances the file).
         File-scope macro lines elsewhere may stay unparsed and do not count."""
         out: list[tuple[str, int, str]] = []
-        stack: list[tuple[Node, str | None]] = [(self.root, None)]
-        while stack:
-            n, owner = stack.pop()
-            if owner is None:
-                owner = self._owner(n)
-            if n.is_missing and (owner is not None or n.type == "}" or (
-                    n.type == ";" and n.parent is not None and n.parent.type == "declaration"
-                    and self._lost_file_semicolon(n))):
-                out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
-            elif owner is None:
-                if n.parent is not None and n.parent.type == "declaration" and self._lost_file_semicolon(n):
+        stack = [self.root]
+        while stack:  # only where tree-sitter saw an error: clean subtrees are skipped
+            n = stack.pop()
+            if n.is_missing or n.type == "ERROR":
+                owner = self._owner_of(n)
+                if n.is_missing and (owner is not None or n.type == "}" or (
+                        n.type == ";" and n.parent is not None and n.parent.type == "declaration"
+                        and self._lost_file_semicolon(n))):
+                    out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
+                elif n.type == "ERROR" and owner is not None:
+                    out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
+                elif n.type == "ERROR" and n.parent is not None and n.parent.type == "declaration" \
+                        and self._lost_file_semicolon(n):
                     out.append(("<file scope>", n.start_point[0] + 1, "missing ';'"))
-            elif n.type == "ERROR":
-                out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
-            elif n.type == "macro_type_specifier" and n.parent is not None \
-                    and n.parent.type == "declaration" and _in_block(n):
+            stack.extend(c for c in n.children if c.has_error or c.is_missing)
+        for n in QueryCursor(_MACRO_DECL).captures(self.root).get("m", []):
+            owner = self._owner_of(n)
+            if owner is not None and _in_block(n):
                 # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
                 # a macro; in a body that is a call missing its `;`
                 out.append((owner, n.end_point[0] + 1, "missing ';'"))
-            stack.extend((c, owner) for c in n.children)
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
         pre = self._without_directives()

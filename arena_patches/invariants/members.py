@@ -15,32 +15,30 @@ _NOT_MEMBER_MACRO = {"void", "int", "char", "long", "short", "unsigned", "signed
                      "static_assert"}
 
 
-_BRACE_OR_END = re.compile(r"[{};\n]")
-_STRUCT_HEAD = re.compile(r"\b(?:struct|union)\b[^=()]*$")
+_BRACE = re.compile(r"[{}]")
+_STRUCT_HEAD = re.compile(r"\b(?:struct|union)\b[^=();]*$")
 
 
 def member_macros(text: str) -> str:
     """`__bpf_md_ptr(struct bpf_iter_meta *, meta);`, `DECLARE_FLEX_ARRAY(T, values);`: a
     macro call alone on its line in a struct or union body is a member the macro declares;
     it becomes `NAME _;` (a member of type NAME), so a real error among members still shows."""
-    kinds: list[bool] = []  # per open brace: a struct or union body?
-    in_struct = [False] * (text.count("\n") + 1)
-    line, last = 0, 0
-    for m in _BRACE_OR_END.finditer(text):
-        c, i = m.group(0), m.start()
-        if c == "\n":
-            line += 1
-            in_struct[line] = bool(kinds) and kinds[-1]
-        elif c == "{":
+    at: list[int] = [0]  # where the innermost brace changes, and whether it is a struct's
+    top: list[bool] = [False]
+    kinds: list[bool] = []
+    last = 0
+    for m in _BRACE.finditer(text):
+        i = m.start()
+        if m.group(0) == "{":
             kinds.append(bool(_STRUCT_HEAD.search(text, max(last, i - 200), i)))
-        elif c == "}" and kinds:
+        elif kinds:
             kinds.pop()
-        if c != "\n":
-            last = i + 1
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        at.append(i)
+        top.append(bool(kinds) and kinds[-1])
+        last = i + 1
 
     def member(m: re.Match) -> str:
-        if m.group(2) in _NOT_MEMBER_MACRO or not in_struct[bisect.bisect_right(starts, m.start()) - 1]:
+        if m.group(2) in _NOT_MEMBER_MACRO or not top[bisect.bisect_right(at, m.start()) - 1]:
             return m.group(0)
         args = _blank(m.group(3) + m.group(4) + ")")
         return m.group(1) + m.group(2) + args[:1] + "_" + args[2:] + m.group(5)[1:]
