@@ -65,6 +65,8 @@ def test_errors_count_in_bodies_a_macro_made_and_in_structs():
     assert cparse.parse(members.replace("list;", "list")).parse_errors() == [("struct a", 2, "missing ';'")]
     # the last member's `;` (GCC accepts it, pedantic): tree-sitter says it is missing
     assert cparse.parse(members.replace("int x;", "int x")).parse_errors() == [("struct a", 4, "missing ';'")]
+    aligned = "#define ALIGN_DATA __aligned(8)\nstruct p {\n\tlong a;\n\tunsigned char data[]\tALIGN_DATA;\n};\n"
+    assert cparse.parse(aligned).parse_errors() == []  # an attribute macro after the declarator
     bits = "struct t {\n\tlong a;\n\tint  :32; int  :32;\n};\n"
     assert cparse.parse(bits).parse_errors() == []
 

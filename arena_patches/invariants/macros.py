@@ -365,7 +365,7 @@ def steps(dialect: Dialect) -> list[Callable[[str], str]]:
                                     else m.group(0), t),
         lambda t: _HEADER_ANNOTATION.sub(lambda m: m.group(1) + _blank(m.group(2)), t),
         _code_arguments, _file_scope_calls, caps_attrs,
-        lambda t: _dialect_decls(t, dialect), members.member_macros,
+        lambda t: _dialect_decls(t, dialect), lambda t: members.member_macros(t, dialect.caps_attrs),
         lambda t: _iterators(t, dialect),
         _block_macros,
     ]

@@ -16,10 +16,11 @@ _NOT_MEMBER_MACRO = {"void", "int", "char", "long", "short", "unsigned", "signed
 
 
 _BRACE = re.compile(r"[{}]")
+_TRAILING_CAPS = re.compile(r"(?<=[\])\w])[ \t]+([A-Z][A-Z0-9_]+)\b(?=[ \t]*;)")
 _STRUCT_HEAD = re.compile(r"\b(?:struct|union)\b[^=();]*$")
 
 
-def member_macros(text: str) -> str:
+def member_macros(text: str, caps_attrs: frozenset[str] = frozenset()) -> str:
     """`__bpf_md_ptr(struct bpf_iter_meta *, meta);`, `DECLARE_FLEX_ARRAY(T, values);`: a
     macro call alone on its line in a struct or union body is a member the macro declares;
     it becomes `NAME _;` (a member of type NAME), so a real error among members still shows."""
@@ -36,6 +37,13 @@ def member_macros(text: str) -> str:
         at.append(i)
         top.append(bool(kinds) and kinds[-1])
         last = i + 1
+
+    def in_struct(at_: int) -> bool:
+        return top[bisect.bisect_right(at, at_) - 1]
+
+    if caps_attrs:  # `unsigned char data[] RB_ALIGN_DATA;`: an attribute after the declarator
+        text = _TRAILING_CAPS.sub(lambda m: _blank(m.group(0)) if m.group(1) in caps_attrs and in_struct(m.start())
+                                  else m.group(0), text)
 
     def member(m: re.Match) -> str:
         if m.group(2) in _NOT_MEMBER_MACRO or not top[bisect.bisect_right(at, m.start()) - 1]:
