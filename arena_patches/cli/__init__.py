@@ -26,6 +26,7 @@ from arena_patches.mail import spec as spec_mod
 from arena_patches.report import escape, files, jsonout, text
 from arena_patches.verify import compose, runs
 from arena_patches.verify.options import BuildOptions, Inputs
+from arena_patches.verify.timings import Clock
 
 __all__ = ["main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INFRA"]
 
@@ -282,9 +283,12 @@ def _reports(args, doc: dict) -> bool:
 
 
 def _demo(args, prog):
-    d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
+    clock = Clock()
+    with clock.stage("prepare"):  # the 6.12 import (once) and the demo series' mails
+        d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
     result = compose.verify(Inputs(str(d.spec), str(d.source), str(d.tree), args.work_dir),
-                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args)), prog)
+                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args)), prog,
+                            clock)
     return result, spec_mod.load(str(d.spec)).raw.get("expect", {})
 
 

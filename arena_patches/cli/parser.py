@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "without --source/--version, the tree as it is")
     _common(p, tree=True, tree_required=True)
     _build_opts(p)
+    p.add_argument("--from-scratch", action="store_true",
+                   help="build every state cold, not on the state before it (a check on the "
+                        "incremental builds: the cells must be the same)")
     p.set_defaults(source=None, version=None)
 
     p = sub.add_parser("boot", help="boot the result per target in QEMU and run the arena probe")
@@ -214,7 +217,8 @@ def inputs(args: argparse.Namespace) -> Inputs:
 def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(args.targets, args.toolchain, args.config, args.jobs, args.w1,
                         not getattr(args, "no_build", False), not getattr(args, "no_boot", False),
-                        getattr(args, "boot_targets", None), executor_of(args))
+                        getattr(args, "boot_targets", None), executor_of(args),
+                        getattr(args, "from_scratch", False))
 
 
 def boot_options(args: argparse.Namespace) -> BootOptions:

@@ -200,3 +200,18 @@ class RunRecord:
     seconds: float
     timed_out: bool = False
     env_overrides: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where a run's time went: one stage (target None) or one target within a stage.
+    `builds` counts the builds (and boots) that ran, `cache_hits` the answers a cache gave
+    instead; ccache's counts are None where no compiler ran under it."""
+
+    stage: str
+    target: str | None
+    seconds: float
+    builds: int = 0
+    cache_hits: int = 0
+    ccache_hits: int | None = None
+    ccache_misses: int | None = None

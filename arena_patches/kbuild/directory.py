@@ -4,6 +4,7 @@ through it, and its reproducer is exactly the command and environment that ran.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,8 @@ from arena_patches.core.runner import DEFAULT, Runner
 # compiler messages then use plain quotes whatever the user's locale.
 C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
+CONFIG_STAMP = ".arena-patches-config"  # the config's key, written once the config is made
+BUILT_STAMP = ".arena-patches-built"  # what O= holds: written after a build, removed before any make
 
 
 def make_env(root: Path) -> dict[str, str]:
@@ -58,16 +61,27 @@ class BuildDir:
     jobs: int = 2
     w1: bool = False
     runner: Runner = field(default=DEFAULT, compare=False)
+    # every state built from scratch (O= emptied but for its config), as a check on the
+    # incremental builds: the cells must be the same
+    scratch: bool = False
 
     @classmethod
     def at(cls, root: Path, target: Target, toolchain: str | None, config: BuildConfig, jobs: int,
-           w1: bool = False, separate: bool = False, runner: Runner = DEFAULT) -> "BuildDir":
+           w1: bool = False, separate: bool = False, runner: Runner = DEFAULT,
+           scratch: bool = False) -> "BuildDir":
         """The directory for (target, toolchain, config) under the work dir `root`;
         `config` already made for the target (BuildConfig.for_target)."""
         tc = target.toolchain(toolchain)
         name, suffix = placement("build", target.name, separate)
         out = root / "builds" / f"{target.name}-{tc.name}-{config.name}-{config.key}{suffix}"
-        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner)
+        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, scratch)
+
+    def empty(self) -> None:
+        """O= as a cold build finds it: everything gone but the config and its stamp."""
+        for p in self.out.iterdir():
+            if p.name in (".config", CONFIG_STAMP):
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     @property
     def env(self) -> dict[str, str]:
@@ -84,7 +98,19 @@ class BuildDir:
                          {"W": "1"} if self.w1 else None)
 
     def make(self, goals: list[str], timeout: float) -> RunRecord:
+        # any make may change what O= holds: the stamp saying what it holds goes first
+        (self.out / BUILT_STAMP).unlink(missing_ok=True)
         return self.runner.run(self.argv(goals), env=self.env, timeout=timeout)
+
+    def holds(self, what: str) -> bool:
+        """O= holds the finished build `what` (mark()ed after it, no make since)."""
+        try:
+            return (self.out / BUILT_STAMP).read_text() == what
+        except OSError:
+            return False
+
+    def mark(self, what: str) -> None:
+        write_own(self.out / BUILT_STAMP, what.encode())
 
     def command(self, goals: list[str]) -> str:
         """`make` for these goals under the environment it runs with, pasteable into a shell."""
@@ -95,11 +121,16 @@ class BuildDir:
         return shell_line(["git", "-C", str(self.source), "checkout", "-q", "--detach", commit]) + \
             " && " + self.command(list(goals))
 
+    def configured(self) -> bool:
+        """The config this directory stands for is made (a stamp holds its key)."""
+        stamp = self.out / CONFIG_STAMP
+        return stamp.exists() and stamp.read_text() == self.config.key and (self.out / ".config").exists()
+
     def ensure_config(self) -> None:
-        """The config this directory stands for, made once (a stamp holds its key)."""
-        stamp = self.out / ".arena-patches-config"
-        if stamp.exists() and stamp.read_text() == self.config.key and (self.out / ".config").exists():
+        """The config this directory stands for, made once."""
+        if self.configured():
             return
+        stamp = self.out / CONFIG_STAMP
         self.out.mkdir(parents=True, exist_ok=True)
         self._config_step(self.config.base)
         cfg = self.out / ".config"

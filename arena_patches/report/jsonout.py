@@ -199,7 +199,15 @@ def verification(v) -> dict[str, Any]:
             "invariants": invariants(v.invariants)["invariants"] if v.invariants else None,
             "diff": comparisons(v.comparisons, v.reviews, v.claims,
                                 next((x.status for x in v.stages if x.name == "diff"), None),
-                                next((x.reason for x in v.stages if x.name == "diff"), ""))}
+                                next((x.reason for x in v.stages if x.name == "diff"), "")),
+            "timings": timings(v.timings)}
+
+
+def timings(rows) -> list[dict[str, Any]]:
+    """Where the time went: a stage's row (target null), then its targets' rows."""
+    return [{"stage": t.stage, "target": t.target, "seconds": round(t.seconds, 2), "builds": t.builds,
+             "cache_hits": t.cache_hits, "ccache_hits": t.ccache_hits, "ccache_misses": t.ccache_misses}
+            for t in rows]
 
 
 def backport_run(run) -> dict[str, Any]:

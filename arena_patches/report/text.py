@@ -282,3 +282,19 @@ def print_verification(v, con: Console | None = None) -> None:
         print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
         con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"))
+    if v.timings:
+        print_timings(v.timings, con)
+
+
+def print_timings(rows, con: Console | None = None) -> None:
+    """Where the time went: each stage, and under the build and boot stages each target."""
+    con = con or console()
+    t = Table(title="where the time went")
+    for name in ("stage", "seconds", "builds run", "cache hits", "ccache hits/misses"):
+        t.add_column(name, justify="left" if name == "stage" else "right")
+    for r in rows:
+        cc = "" if r.ccache_hits is None else f"{r.ccache_hits}/{r.ccache_misses}"
+        t.add_row(r.stage if r.target is None else f"  {r.target}", f"{r.seconds:.1f}",
+                  str(r.builds), str(r.cache_hits), cc)
+    t.add_row("total", f"{sum(r.seconds for r in rows if r.target is None):.1f}", "", "", "")
+    con.print(t)

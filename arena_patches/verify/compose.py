@@ -8,13 +8,14 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from arena_patches.core.model import Series
+from arena_patches.core.model import Series, Timing
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
 from arena_patches.mail import spec as spec_mod
 from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree.apply import VersionResult
-from arena_patches.verify import stages
+from arena_patches.verify import stages, timings
+from arena_patches.verify.timings import Clock
 from arena_patches.verify.options import BuildOptions, Inputs
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Verification:
     comparisons: tuple = ()
     reviews: tuple = ()
     claims: tuple = ()  # review.claims.Judged: every changelog claim judged on the mails
+    timings: tuple[Timing, ...] = ()  # where the time went (timings.py)
 
     @property
     def status(self) -> Status:
@@ -45,14 +47,18 @@ class Verification:
         return overall(code + mails)
 
 
-def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Verification:
+def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
+           clock: Clock | None = None) -> Verification:
+    clock = clock or Clock()
     outcomes: list[StageOutcome] = []
     applied: tuple[VersionResult, ...] = ()
     with ExitStack() as stack:
         if progress:
             progress("reading the series")
-        wr = stages.open_tree(stack, o.tree, o.work_dir)
-        spec, s = stages.series_and_spec(o, wr)
+        with clock.stage("tree"):
+            wr = stages.open_tree(stack, o.tree, o.work_dir)
+        with clock.stage("series"):
+            spec, s = stages.series_and_spec(o, wr)
         gaps = sum(len(v.missing) for v in s.versions)
         outcomes.append(StageOutcome(
             "series", Status.WARN if gaps or s.problems else Status.PASS,
@@ -61,7 +67,8 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Ve
         if wr is None:
             outcomes.append(StageOutcome("apply", Status.SKIP, "no --tree given"))
         else:
-            applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
+            with clock.stage("apply"):
+                applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
             bad = [f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}"
                    for r in applied for p in r.patches if p.status.is_finding]
             done = sum(1 for r in applied for p in r.patches if p.commit)
@@ -80,15 +87,21 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None) -> Ve
         elif not build.enabled:
             outcomes.append(StageOutcome("build", Status.SKIP, "--no-build"))
         else:
-            cells, stats = stages.build_series(spec, s, wr, applied, build.targets, build.toolchain,
-                                                 build.config, build.jobs, build.w1, progress,
-                                                 build.executor)
+            with clock.stage("build") as per_target:
+                cells, stats = stages.build_series(
+                    spec, s, wr, applied, build.targets, build.toolchain, build.config, build.jobs, build.w1,
+                    progress, build.executor, stages.boot_names(spec, build.boot_targets) if build.boot else ())
+                per_target += timings.build_rows(stats)
             outcomes.append(_build_outcome(cells))
-        boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
-        invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
-    comps, reviews, judged = _diff_stage(s, outcomes)
+        with clock.stage("boot") as per_target:
+            boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
+            per_target += timings.boot_rows(boots)
+        with clock.stage("invariants"):
+            invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
+    with clock.stage("diff"):
+        comps, reviews, judged = _diff_stage(s, outcomes)
     return Verification(s, applied, tuple(outcomes), tuple(cells), stats, tuple(boots), tuple(invs),
-                        tuple(comps), tuple(reviews), tuple(judged))
+                        tuple(comps), tuple(reviews), tuple(judged), tuple(clock.rows))
 
 
 def _invariant_stage(spec, wr, applied, outcomes: list, s=None, cells=()) -> list:

@@ -31,6 +31,7 @@ class BuildOptions:
     boot: bool = True
     boot_targets: str | None = None
     executor: Any = None  # core.executor.LocalExecutor (None) or RayExecutor
+    scratch: bool = False  # build: every state cold, not on the one before (a check)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> Build
             spec, s = stages.series_and_spec(replace(o, source=o.source or "lore"), wr)
             applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version or "all"), o.base, progress)
             cells, stats = stages.build_series(spec, s, wr, applied, b.targets, b.toolchain, b.config,
-                                               b.jobs, b.w1, progress, b.executor)
+                                               b.jobs, b.w1, progress, b.executor, scratch=b.scratch)
     return BuildRun(tuple(cells), stats)
 
 

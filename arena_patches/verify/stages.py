@@ -4,6 +4,7 @@ build matrix and the boots, each from typed inputs to typed outputs. `verify`
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -140,10 +141,16 @@ def build_tree(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, targets: st
 
 def build_series(spec: SeriesSpec, s: Series, wr: tree_mod.WorkRepo, applied, targets: str | None,
                  toolchain: str | None, config: str | None, jobs: int, w1: bool,
-                 progress: Progress | None = None, executor=None):
+                 progress: Progress | None = None, executor=None, boots: tuple[str, ...] = (),
+                 scratch: bool = False):
+    """`boots`: the targets the boot stage will boot; with the default config, their
+    matrix build carries what the boot needs, and the boot uses it (one kernel for both)."""
     chosen = targets_mod.select(targets, spec.build.targets or targets_mod.ORDER)
     cfg = kconfig.resolve(config, spec.build.kconfig)
-    return matrix.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor)
+    if cfg == kconfig.resolve(None, spec.build.kconfig) and not w1:
+        cfg = replace(cfg, boots=frozenset(t.name for t in chosen if t.name in boots
+                                           and not boot_stage.unbootable(t, toolchain)))
+    return matrix.build_matrix(wr, s, applied, chosen, toolchain, cfg, jobs, w1, progress, executor, scratch)
 
 
 def boot_defaults(spec: SeriesSpec) -> tuple[str, ...]:
@@ -151,6 +158,11 @@ def boot_defaults(spec: SeriesSpec) -> tuple[str, ...]:
         raise bad_input(spec.path, "the spec has no [boot]: nothing says what to boot or probe",
                         "add a [boot] table with targets and expect answers to the series' spec")
     return tuple(spec.raw.get("boot", {}).get("targets", ())) or ("x86_64",)
+
+
+def boot_names(spec: SeriesSpec, targets: str | None) -> tuple[str, ...]:
+    """The targets `boot` will boot (--boot-targets, else the spec's)."""
+    return tuple(t.name for t in targets_mod.select(targets, boot_defaults(spec)))
 
 
 def boot(spec: SeriesSpec, wr: tree_mod.WorkRepo, commit: str, state: BootState, targets: str | None,
