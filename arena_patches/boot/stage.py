@@ -24,7 +24,8 @@ from arena_patches.kbuild.state import COLD_TIMEOUT
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.executor import LocalExecutor, UnitLost
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import write_own
+from arena_patches.core.paths import read_regular, write_own
+from arena_patches.core.sandbox import around
 from arena_patches.core.verdicts import BootState, ProbeAnswer, Severity, Status
 from arena_patches.kbuild.targets import Target, missing_tool, shell_line
 from arena_patches.tree.repo import WorkRepo
@@ -54,6 +55,7 @@ class BootResult:
     build_reused: bool = False  # the O= dir already held this tree's boot build: no make
     booted: bool = False  # QEMU ran
     boot_cached: bool = False  # the boot's answer came from the boot cache
+    sandbox: str = ""  # what the build and QEMU ran in (core.sandbox.Isolation's word)
 
 
 def boot_config(series_kconfig: tuple[str, ...], t: Target) -> BuildConfig:
@@ -80,7 +82,7 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
     state = BootState(state)
 
     def result(status: Status, **kw) -> BootResult:
-        return BootResult(version, patch, t.name, state, status, **kw)
+        return BootResult(version, patch, t.name, state, status, sandbox=wr.runner.isolation.value, **kw)
 
     bd = BuildDir.at(wr.root, t, toolchain, boot_config(series_kconfig, t), jobs, False, separate, wr.runner)
     why = unbootable(t, toolchain)
@@ -97,22 +99,24 @@ def boot_one(wr: WorkRepo, t: Target, toolchain: str | None, commit: str, series
         bd.mark(what)
     missing_opts = bd.unmet()
     build_seconds = time.monotonic() - start
-    ids = btf.kfunc_ids(bd.out / "vmlinux", set(initramfs.KFUNCS)) if (bd.out / "vmlinux").exists() else {}
+    ids = btf.kfunc_ids(bd.out / "vmlinux", set(initramfs.KFUNCS)) if _regular(bd.out / "vmlinux") else {}
     initrd = bd.out / "arena-initramfs.cpio"
-    cpio_bytes = initramfs.image((bd.out / "arena-probe").read_bytes(), initramfs.programs(ids))
+    cpio_bytes = initramfs.image(read_regular(bd.out / "arena-probe"), initramfs.programs(ids))
     if initrd.is_symlink() or not initrd.is_file() or initrd.read_bytes() != cpio_bytes:
         write_own(initrd, cpio_bytes)  # a link there is replaced, never followed
     qargv = qemu.argv(t, bd.out / t.image_path, initrd)
     if progress:
         progress(f"boot {t.name}: QEMU")
-    run, cached = _boot(wr, qargv, bd.out / t.image_path, cpio_bytes)
+    # the guest's kernel is the patch's: QEMU reads its image and nothing else of the machine
+    box = around(readonly=(bd.out / t.image_path, initrd))
+    run, cached = _boot(wr, qargv, bd.out / t.image_path, cpio_bytes, box)
     text = run.stdout + run.stderr
     answers = console.probe(text)
     found = console.findings(text)
     probe = {k: answers.values.get(k) for k in PROBE_KEYS}
     probe.update({k: ProbeAnswer.read(v) for k, v in probe.items() if v is not None and k in ANSWER_KEYS})
     common = dict(probe=probe, findings=tuple(found), boot_seconds=0.0 if cached else run.seconds,
-                  build_seconds=build_seconds, reproduce=shell_line(qargv),
+                  build_seconds=build_seconds, reproduce=shell_line(wr.runner.confined(qargv, box)),
                   console_tail="\n".join(text.splitlines()[-25:]), built=not reused, build_reused=reused,
                   booted=not cached, boot_cached=cached)
     if run.timed_out or not answers.ended:
@@ -138,7 +142,7 @@ def _boot_build_id(bd: BuildDir, tree_id: str) -> str:
     return f"boot {tree_id} {bd.config.key} {bd.toolchain_id} {bd.target.image} headers probe {probe}"
 
 
-def _boot(wr: WorkRepo, qargv: list[str], image: Path, initrd: bytes) -> tuple[RunRecord, bool]:
+def _boot(wr: WorkRepo, qargv: list[str], image: Path, initrd: bytes, box) -> tuple[RunRecord, bool]:
     """QEMU's run, or the answer of the same boot before (True): keyed by the kernel
     image's and the initramfs' contents, QEMU's version and its command line. A boot that
     timed out or never finished the probe is not kept (it may be the machine's fault)."""
@@ -150,7 +154,7 @@ def _boot(wr: WorkRepo, qargv: list[str], image: Path, initrd: bytes) -> tuple[R
                                                               x["stdout"], x["stderr"], x["seconds"]))
     if hit is not None:
         return hit, True
-    run = wr.runner.run(qargv, timeout=BOOT_TIMEOUT, until=lambda s: "ARENA-PROBE end" in s)
+    run = wr.runner.run(qargv, timeout=BOOT_TIMEOUT, until=lambda s: "ARENA-PROBE end" in s, sandbox=box)
     if not run.timed_out and console.probe(run.stdout + run.stderr).ended:
         cache.put(key.hexdigest()[:32], {"argv": list(run.argv), "returncode": run.returncode,
                                          "stdout": run.stdout, "stderr": run.stderr, "seconds": run.seconds})
@@ -173,11 +177,16 @@ def _build_boot_kernel(bd: BuildDir, commit: str, progress) -> tuple[str, str] |
         errs = [str(d) for d in dg.parse(r.stdout + r.stderr, roots) if d.severity is Severity.ERROR]
         return ("the boot kernel does not build: " + ("; ".join(errs[:3]) or dg.make_failure(r.stdout + r.stderr)
                                                       or "make failed"), bd.reproducer(commit, goals))
-    pr = bd.runner.run(initramfs.probe_argv(bd.target, bd.toolchain, bd.source, bd.out / "usr" / "include",
-                                            bd.out / "arena-probe"), env=bd.env, timeout=300)
+    pr = bd.run(initramfs.probe_argv(bd.target, bd.toolchain, bd.source, bd.out / "usr" / "include",
+                                     bd.out / "arena-probe"), 300, readonly=(initramfs.PROBE_SRC,))
     if pr.returncode != 0:
         return "the probe does not build: " + pr.stderr.strip()[-400:], shell_line(list(pr.argv))
     return None
+
+
+def _regular(p) -> bool:
+    """A file the build left, as itself (not a symlink a patch planted to reach outside)."""
+    return p.is_file() and not p.is_symlink()
 
 
 def expectations(spec_raw: dict, state: BootState, target: str) -> dict:
@@ -189,6 +198,7 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
                  progress=None, executor=None) -> list[BootResult]:
     """One boot per target; each is a unit of the executor (executor.py)."""
     state = BootState(state)
+    wr.runner.require_sandbox()  # refused here, before any build, when it cannot be had
     ex = executor or LocalExecutor()
     here = isinstance(ex, LocalExecutor)
     if not here:
@@ -198,6 +208,7 @@ def boot_targets(wr: WorkRepo, spec, targets: list[Target], toolchain: str | Non
               version, patch, state, jobs, progress if here else None, not here) for t in targets]
     out = []
     for t, got in zip(targets, ex.map(boot_one, units, [f"boot {t.name}" for t in targets], progress)):
-        out.append(BootResult(version, patch, t.name, state, Status.ERROR, detail=f"{got.label}: {got.reason}")
+        out.append(BootResult(version, patch, t.name, state, Status.ERROR, detail=f"{got.label}: {got.reason}",
+                              sandbox=wr.runner.isolation.value)
                    if isinstance(got, UnitLost) else got)
     return out

@@ -287,7 +287,8 @@ def _demo(args, prog):
     with clock.stage("prepare"):  # the 6.12 import (once) and the demo series' mails
         d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
     result = compose.verify(Inputs(str(d.spec), str(d.source), str(d.tree), args.work_dir),
-                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args)), prog,
+                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args),
+                                         sandbox=not args.no_sandbox), prog,
                             clock)
     return result, spec_mod.load(str(d.spec)).raw.get("expect", {})
 

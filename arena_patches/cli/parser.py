@@ -46,6 +46,13 @@ def _build_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="make -j")
     p.add_argument("--w1", action="store_true", help="build with W=1 (extra warnings)")
     _executor_opts(p)
+    _sandbox_opt(p)
+
+
+def _sandbox_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the patches' code (make, the tree's scripts, QEMU) without the bwrap "
+                        "sandbox, with your rights: only where no sandbox can be made (README: Sandbox)")
 
 
 def _executor_opts(p: argparse.ArgumentParser) -> None:
@@ -103,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "after for a version)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     _executor_opts(p)
+    _sandbox_opt(p)
 
     p = sub.add_parser("diff", help="compare versions against their changelogs; track reviews")
     _common(p)
@@ -128,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when every patch applies, build the result on the spec's targets")
     p.add_argument("--targets", help="with --build: comma list of targets")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    _sandbox_opt(p)
 
     p = sub.add_parser("spec", help="series specs: draft one from the mails")
     ssub = p.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
@@ -167,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
     p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")
     _executor_opts(p)
+    _sandbox_opt(p)
     return ap
 
 
@@ -218,15 +228,16 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(args.targets, args.toolchain, args.config, args.jobs, args.w1,
                         not getattr(args, "no_build", False), not getattr(args, "no_boot", False),
                         getattr(args, "boot_targets", None), executor_of(args),
-                        getattr(args, "from_scratch", False))
+                        getattr(args, "from_scratch", False), not args.no_sandbox)
 
 
 def boot_options(args: argparse.Namespace) -> BootOptions:
-    return BootOptions(args.targets, args.toolchain, args.state, args.jobs, executor_of(args))
+    return BootOptions(args.targets, args.toolchain, args.state, args.jobs, executor_of(args),
+                       not args.no_sandbox)
 
 
 def backport_options(args: argparse.Namespace) -> BackportOptions:
-    return BackportOptions(args.to, args.upstream, args.build, args.targets, args.jobs)
+    return BackportOptions(args.to, args.upstream, args.build, args.targets, args.jobs, not args.no_sandbox)
 
 
 def import_options(args: argparse.Namespace) -> ImportOptions:

@@ -13,8 +13,9 @@ from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
 from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import ccache_dir, write_own
+from arena_patches.core.paths import ccache_dir, read_regular, write_own
 from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.core.sandbox import Sandbox, around
 
 # The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
 # compiler messages then use plain quotes whatever the user's locale.
@@ -97,10 +98,21 @@ class BuildDir:
         return make_argv(self.target, self.toolchain, self.source, self.out, goals, self.jobs,
                          {"W": "1"} if self.w1 else None)
 
+    def sandbox(self, readonly: tuple[str | Path, ...] = ()) -> Sandbox:
+        """Where the tree's code runs (core/sandbox.py): nothing writable but the worktree,
+        the O= dir and the ccache dir; `readonly`: more paths it may read."""
+        return around((self.source, self.out, ccache_dir()), readonly)
+
+    def run(self, argv: list[str], timeout: float, readonly: tuple[str | Path, ...] = (),
+            cwd: Path | None = None) -> RunRecord:
+        """Run the tree's own code (make, scripts/checkpatch.pl, kernel-doc, a checker) in
+        this directory's sandbox, under the environment of its builds: the one call."""
+        return self.runner.run(argv, cwd=cwd, env=self.env, timeout=timeout, sandbox=self.sandbox(readonly))
+
     def make(self, goals: list[str], timeout: float) -> RunRecord:
         # any make may change what O= holds: the stamp saying what it holds goes first
         (self.out / BUILT_STAMP).unlink(missing_ok=True)
-        return self.runner.run(self.argv(goals), env=self.env, timeout=timeout)
+        return self.run(self.argv(goals), timeout)
 
     def holds(self, what: str) -> bool:
         """O= holds the finished build `what` (mark()ed after it, no make since)."""
@@ -113,8 +125,10 @@ class BuildDir:
         write_own(self.out / BUILT_STAMP, what.encode())
 
     def command(self, goals: list[str]) -> str:
-        """`make` for these goals under the environment it runs with, pasteable into a shell."""
-        return shell_line(["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)])
+        """`make` for these goals under the environment it runs with, pasteable into a
+        shell; inside the same bwrap sandbox when the run had one."""
+        line = ["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)]
+        return shell_line(self.runner.confined(line, self.sandbox()))
 
     def reproducer(self, commit: str, goals: tuple[str, ...] = ("vmlinux",)) -> str:
         """The build as it ran: the checkout, then `make` under the same environment."""
@@ -134,8 +148,9 @@ class BuildDir:
         self.out.mkdir(parents=True, exist_ok=True)
         self._config_step(self.config.base)
         cfg = self.out / ".config"
-        # the tool's own writes in the work dir never follow a link planted there
-        write_own(cfg, merge(cfg.read_text(), self.config.fragment).encode())
+        # the tool's own writes in the work dir never follow a link planted there, nor its
+        # reads of what the sandboxed make left (a link to a secret would be merged in)
+        write_own(cfg, merge(read_regular(cfg).decode(errors="replace"), self.config.fragment).encode())
         self._config_step("olddefconfig")
         write_own(stamp, self.config.key.encode())
 
@@ -147,7 +162,7 @@ class BuildDir:
 
     def unmet(self) -> list[str]:
         """The config's options that the made .config does not hold."""
-        return unmet((self.out / ".config").read_text(), self.config.fragment)
+        return unmet(read_regular(self.out / ".config").decode(errors="replace"), self.config.fragment)
 
 
 def ccache_counts(runner: Runner = DEFAULT) -> tuple[int, int]:

@@ -68,6 +68,7 @@ class BuildStats:
     ccache_misses: int = 0
     target: str = ""  # a unit's own stats name its target; the matrix's sum names none
     units: tuple["BuildStats", ...] = ()  # the matrix's: each target's own, in order
+    sandbox: str = ""  # what make ran in (core.sandbox.Isolation's word)
 
 
 def _cell_maker(target: Target, config: BuildConfig, toolchain: str | None):
@@ -189,8 +190,8 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     why = missing_tool(target, bd.toolchain)
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(None, None, Status.ERROR, commit, detail=why)
-    repro = bd.reproducer(commit)
     with wr.worktree(bd.worktree, commit):
+        repro = bd.reproducer(commit)  # with the worktree there: its git dirs are in the sandbox
         try:
             bd.ensure_config()
         except ConfigFailed as e:
@@ -274,7 +275,8 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
     """One unit per target on the executor (executor.py); the units' stats summed, ccache
     counted around the whole; a lost unit's cells are `error` with the reason."""
     ex = executor or LocalExecutor()
-    stats = BuildStats()
+    wr.runner.require_sandbox()  # refused here, before any build, when it cannot be had
+    stats = BuildStats(sandbox=wr.runner.isolation.value)
     start = time.monotonic()
     h0, m0 = ccache_counts()
     here = isinstance(ex, LocalExecutor)

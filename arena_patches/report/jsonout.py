@@ -116,7 +116,8 @@ def build_results(cells, stats) -> dict[str, Any]:
         "stats": {"compiler_invocations": stats.compiler_invocations,
                   "cached_results": stats.cached_results, "built_states": stats.built_states,
                   "ccache_hits": stats.ccache_hits, "ccache_misses": stats.ccache_misses,
-                  "wall_seconds": round(stats.wall_seconds, 2)}}
+                  "wall_seconds": round(stats.wall_seconds, 2)},
+        "sandbox": stats.sandbox or None}
 
 
 def boot_results(results) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def boot_results(results) -> dict[str, Any]:
                      for f in r.findings],
         "mismatches": list(r.mismatches), "boot_seconds": round(r.boot_seconds, 2),
         "build_seconds": round(r.build_seconds, 2), "reproduce": r.reproduce,
-        "detail": r.detail} for r in results]}
+        "detail": r.detail, "sandbox": r.sandbox or None} for r in results]}
 
 
 def judged_claim(j) -> dict[str, Any]:
@@ -190,8 +191,8 @@ def verification(v) -> dict[str, Any]:
     """verify's one document: every stage's outcome and each stage's own document."""
     return {"schema": SCHEMA_VERSION,
             "status": v.status.value,
-            "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason}
-                       for s in v.stages],
+            "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason,
+                        "sandbox": s.sandbox or None} for s in v.stages],
             "series": series(v.series),
             "apply": apply_results(v.apply),
             "build": build_results(v.build, v.build_stats) if v.build_stats else None,

@@ -142,7 +142,8 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         con.print(styled((f"{name} skipped: {why}", "dim")))
     con.print(f"compiler invocations {stats.compiler_invocations}, cached results "
               f"{stats.cached_results}, ccache hits {stats.ccache_hits}/"
-              f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
+              f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s"
+              + (f", sandbox: {stats.sandbox}" if stats.sandbox else ""), markup=False)
 
 
 PROBE_COLUMNS = ("arena_map", "sleepable_kfunc", "nonsleepable_kfunc", "big_alloc")
@@ -161,6 +162,8 @@ def print_boot(results, con: Console | None = None) -> None:
                   *(word[k] for k in PROBE_COLUMNS),
                   f"{r.boot_seconds:.1f}" if r.boot_seconds else "-")
     con.print(t)
+    for word in dict.fromkeys(r.sandbox for r in results if r.sandbox):
+        con.print(f"sandbox: {word}", markup=False)
     for r in results:
         if r.probe and r.probe.get("verifier_log"):
             con.print(f"{r.target}: verifier: {r.probe['verifier_log']}", markup=False)
@@ -281,7 +284,8 @@ def print_verification(v, con: Console | None = None) -> None:
     if v.comparisons or v.reviews:
         print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
-        con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"))
+        con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"
+                         + (f" (sandbox: {s.sandbox})" if s.sandbox else "")))
     if v.timings:
         print_timings(v.timings, con)
 

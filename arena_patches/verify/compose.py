@@ -6,7 +6,7 @@ can gate on; rendering is report/'s, the exit code core.verdicts'.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from arena_patches.core.model import Series, Timing
 from arena_patches.core.verdicts import BootState, Status, overall
@@ -23,6 +23,7 @@ class StageOutcome:
     name: str
     status: Status
     reason: str
+    sandbox: str = ""  # build and boot: what the tree's code ran in (core.sandbox.Isolation)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
         if progress:
             progress("reading the series")
         with clock.stage("tree"):
-            wr = stages.open_tree(stack, o.tree, o.work_dir)
+            wr = stages.open_tree(stack, o.tree, o.work_dir, stages.runner_for(build.sandbox))
+            if wr is not None and (build.enabled or build.boot):
+                wr.runner.require_sandbox()  # refused now, not after the series is applied
         with clock.stage("series"):
             spec, s = stages.series_and_spec(o, wr)
         gaps = sum(len(v.missing) for v in s.versions)
@@ -92,7 +95,7 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
                     spec, s, wr, applied, build.targets, build.toolchain, build.config, build.jobs, build.w1,
                     progress, build.executor, stages.boot_names(spec, build.boot_targets) if build.boot else ())
                 per_target += timings.build_rows(stats)
-            outcomes.append(_build_outcome(cells))
+            outcomes.append(replace(_build_outcome(cells), sandbox=wr.runner.isolation.value))
         with clock.stage("boot") as per_target:
             boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
             per_target += timings.boot_rows(boots)
@@ -168,7 +171,8 @@ def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progre
         Status.ERROR if bad else Status.SKIP if all(r.status is Status.SKIP for r in results) else Status.PASS
     outcomes.append(StageOutcome("boot", word, "; ".join(bad) or
                                f"v{newest.version} {patch}/{len(newest.patches)} booted on "
-                               + ", ".join(r.target for r in results if r.status is Status.PASS)))
+                               + ", ".join(r.target for r in results if r.status is Status.PASS),
+                               wr.runner.isolation.value))
     return results
 
 

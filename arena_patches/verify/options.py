@@ -32,6 +32,7 @@ class BuildOptions:
     boot_targets: str | None = None
     executor: Any = None  # core.executor.LocalExecutor (None) or RayExecutor
     scratch: bool = False  # build: every state cold, not on the one before (a check)
+    sandbox: bool = True  # the tree's code in bwrap (core/sandbox.py); False: --no-sandbox
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class BootOptions:
     state: str | None = None  # before | after; None: before for the tree as is, after for a version
     jobs: int = 2
     executor: Any = None
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class BackportOptions:
     build: bool = False
     targets: str | None = None
     jobs: int = 2
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class BuildRun:
 def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> BuildRun:
     """Without a source or a version: the tree as it is; else each version's patches."""
     with ExitStack() as stack:
-        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        wr = stages.open_tree(stack, o.tree, o.work_dir, stages.runner_for(b.sandbox))
         if o.source is None and o.version is None:
             spec = stages.spec_or_bare(o.spec)
             cells, stats = stages.build_tree(spec, wr, wr.resolve("HEAD"), b.targets, b.toolchain,
@@ -70,7 +70,7 @@ def build(o: Inputs, b: BuildOptions, progress: Progress | None = None) -> Build
 def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
     """The last applied patch of a version (with a source or a version), else the tree as it is."""
     with ExitStack() as stack:
-        wr = stages.open_tree(stack, o.tree, o.work_dir)
+        wr = stages.open_tree(stack, o.tree, o.work_dir, stages.runner_for(b.sandbox))
         version = patch = None
         spec = stages.spec_or_bare(o.spec)
         if o.source or o.version:
@@ -204,7 +204,7 @@ class BackportRun:
 
 def backport(o: Inputs, b: BackportOptions, progress: Progress | None = None) -> BackportRun:
     with ExitStack() as stack:
-        wr = stages.open_tree(stack, b.to, o.work_dir)
+        wr = stages.open_tree(stack, b.to, o.work_dir, stages.runner_for(b.sandbox))
         spec, s = stages.series_and_spec(o)
         if not s.versions:
             raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to carry")

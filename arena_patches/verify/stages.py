@@ -115,6 +115,11 @@ def apply_series(s: Series, wr: tree_mod.WorkRepo, versions: list[int],
     return tuple(out)
 
 
+def runner_for(sandbox: bool) -> Runner:
+    """The runner of a run that builds or boots: the tree's code sandboxed, unless --no-sandbox."""
+    return DEFAULT if sandbox else Runner(sandbox=False)
+
+
 def open_tree(stack: ExitStack, tree: str | None, work_dir: str | None,
               runner: Runner = DEFAULT) -> tree_mod.WorkRepo | None:
     if not tree:
