@@ -293,3 +293,42 @@ def test_a_patch_that_fills_its_o_dir_fails_and_fills_nothing_else(tmp_path, mon
         assert list((work / "trees").rglob("build-cache/*"))  # the tool's own state still written
     finally:
         subprocess.run(["umount", "-l", str(builds)])
+
+
+def test_a_boot_builds_compiles_the_probe_and_runs_qemu_each_in_the_sandbox(tmp_path, monkeypatch):
+    """boot_one on a FakeRunner: each step that runs the tree's code (make, the probe's
+    compile that includes the tree's nolibc, QEMU running the patch's kernel) asks for a
+    sandbox holding what it needs; the result says which."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace as NS
+
+    from arena_patches.boot import initramfs, stage
+    from arena_patches.core.verdicts import BootState
+    t = targets.all_targets()["x86_64"]
+    if t.qemu is None or shutil.which(t.qemu.binary) is None or shutil.which(t.toolchain().cc) is None:
+        pytest.skip("the x86_64 compiler or QEMU is absent")
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "cc"))
+
+    def answer(argv, cwd):
+        out = Path(next((a[2:] for a in argv if a.startswith("O=")), tmp_path))
+        if "tinyconfig" in argv:
+            (out / ".config").write_text("CONFIG_BPF=y\n")
+        if "-o" in argv:
+            Path(argv[argv.index("-o") + 1]).write_bytes(b"\x7fELF probe")
+        if argv[0].startswith("qemu-"):
+            return 0, "ARENA-PROBE arena_map=ok\nARENA-PROBE end\n", ""
+        return 0, "", ""
+    fr = FakeRunner(answer)
+
+    @contextmanager
+    def worktree(name, rev):
+        yield tmp_path / "wt" / name
+    wr = NS(root=tmp_path, runner=fr, worktree=worktree)
+    r = stage.boot_one(wr, t, None, "c" * 40, (), {}, 1, 1, BootState.AFTER, 2)
+    assert r.sandbox == "bwrap" and r.reproduce.startswith("bwrap ") and " -- qemu-system-x86_64 " in r.reproduce
+    made = [(argv[0], box) for (argv, _), box in zip(fr.calls, fr.sandboxes)]
+    assert all(box is not None for tool, box in made if tool in ("make", "gcc") or tool.startswith("qemu-"))
+    probe_box = next(box for tool, box in made if tool == "gcc")
+    assert str(initramfs.PROBE_SRC) in probe_box.readonly
+    qemu_box = next(box for tool, box in made if tool.startswith("qemu-"))
+    assert qemu_box.writable == () and str(tmp_path / "builds") in qemu_box.readonly[0]
