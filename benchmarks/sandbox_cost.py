@@ -10,6 +10,8 @@ bwrap and unconfined, alternately (A B A B: a shared, loaded machine drifts):
 Prints figures; passes or fails on nothing. Run it under nice on a shared machine.
 
     nice -n 10 .venv/bin/python benchmarks/sandbox_cost.py [--work DIR] [--rounds 2]
+        [--tree ~/.cache/arena-patches-tests/linux-6.12]   (an imported 6.12 tree: no import)
+        [--no-matrix]                                       (start and incr only)
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arena_patches.core.runner import Runner
 from arena_patches.core.sandbox import around
-from arena_patches.demo import prepare as demo
+from arena_patches.demo import mkseries, prepare as demo
 from arena_patches.kbuild import kconfig, targets as targets_mod
 from arena_patches.kbuild.directory import BuildDir
 from arena_patches.mail import spec as spec_mod
@@ -76,18 +78,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(Path.home() / ".cache" / "arena-patches-bench-sandbox"))
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tree", help="an imported 6.12 git tree (default: the demo imports its own)")
+    ap.add_argument("--no-matrix", action="store_true")
     a = ap.parse_args()
     work = Path(a.work)
-    d = demo.prepare(work / "demo")
-    spec = spec_mod.load(str(d.spec))
-    s = stages.load_series(spec, str(d.source))
-    print(f"sandbox cost: demo series on {d.tree.name}, x86_64, {os.cpu_count()} cpus, "
+    if a.tree:
+        tree, mails = Path(a.tree), work / "mails"
+        mkseries.write(tree, "HEAD", demo.TITLE, demo.versions(), mails, tag="demo")
+        spec = spec_mod.load(str(demo.SPEC))
+    else:
+        d = demo.prepare(work / "demo")
+        tree, mails, spec = d.tree, d.source, spec_mod.load(str(d.spec))
+    s = stages.load_series(spec, str(mails))
+    print(f"sandbox cost: demo series on {tree.name}, x86_64, {os.cpu_count()} cpus, "
           f"load {os.getloadavg()[0]:.1f}, ccache {os.environ.get('CCACHE_DIR') or 'default'}")
     st = start_cost()
     print(f"start   bwrap {st['bwrap'] * 1000:.1f} ms, none {st['none'] * 1000:.1f} ms (median of 20 `true`)")
-    with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work / "w") as wr:
+    with tree_mod.work_repo(tree_mod.open_user_tree(tree), work) as wr:
         applied = stages.apply_series(s, wr, [v.version for v in s.versions])
-        m = matrix(spec, s, wr, applied, a.rounds)
+        m = {} if a.no_matrix else matrix(spec, s, wr, applied, a.rounds)
         t = targets_mod.all_targets()["x86_64"]
         cfg = kconfig.resolve(None, spec.build.kconfig).for_target(t)
         bd = BuildDir.at(wr.root, t, None, cfg, 2, runner=wr.runner)

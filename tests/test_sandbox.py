@@ -332,3 +332,14 @@ def test_a_boot_builds_compiles_the_probe_and_runs_qemu_each_in_the_sandbox(tmp_
     assert str(initramfs.PROBE_SRC) in probe_box.readonly
     qemu_box = next(box for tool, box in made if tool.startswith("qemu-"))
     assert qemu_box.writable == () and str(tmp_path / "builds") in qemu_box.readonly[0]
+
+
+def test_no_sandbox_is_an_option_of_every_command_that_runs_tree_code():
+    from arena_patches.cli import parser
+    ap = parser.build_parser()
+    typed = {"build": parser.build_options, "verify": parser.build_options, "boot": parser.boot_options,
+             "backport": parser.backport_options}
+    for argv in (["build", "--tree", "t"], ["verify"], ["boot", "--tree", "t"], ["backport", "--to", "t"]):
+        assert typed[argv[0]](ap.parse_args(argv)).sandbox is True
+        assert typed[argv[0]](ap.parse_args([*argv, "--no-sandbox"])).sandbox is False
+    assert ap.parse_args(["demo", "--no-sandbox"]).no_sandbox and not ap.parse_args(["demo"]).no_sandbox
