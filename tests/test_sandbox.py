@@ -343,3 +343,13 @@ def test_no_sandbox_is_an_option_of_every_command_that_runs_tree_code():
         assert typed[argv[0]](ap.parse_args(argv)).sandbox is True
         assert typed[argv[0]](ap.parse_args([*argv, "--no-sandbox"])).sandbox is False
     assert ap.parse_args(["demo", "--no-sandbox"]).no_sandbox and not ap.parse_args(["demo"]).no_sandbox
+
+
+def test_qemu_runs_in_the_sandbox_without_kvm():
+    """QEMU finds its firmware in /usr and runs TCG with no /dev/kvm: SeaBIOS speaks on serial."""
+    if shutil.which("bwrap") is None or shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("needs bwrap and qemu-system-x86")
+    argv = ["qemu-system-x86_64", "-machine", "q35", "-m", "128", "-nographic", "-nodefaults", "-no-reboot",
+            "-accel", "tcg", "-serial", "stdio"]
+    r = Runner().run(argv, timeout=60, sandbox=around(), until=lambda s: "SeaBIOS" in s, grace=0.2)
+    assert r.argv[0] == "bwrap" and "SeaBIOS" in r.stdout and "kvm" not in r.stderr.lower()
