@@ -9,7 +9,7 @@ bwrap and unconfined, alternately (A B A B: a shared, loaded machine drifts):
 
 Prints figures; passes or fails on nothing. Run it under nice on a shared machine.
 
-    nice -n 10 .venv/bin/python benchmarks/sandbox_cost.py [--work DIR] [--rounds 2]
+    nice -n 10 .venv/bin/python benchmarks/sandbox_cost.py [--work DIR] [--rounds 1]
         [--tree ~/.cache/arena-patches-tests/linux-6.12]   (an imported 6.12 tree: no import)
         [--no-matrix]                                       (start and incr only)
 """
@@ -77,7 +77,7 @@ def matrix(spec, s, wr, applied, rounds: int) -> dict[str, list]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(Path.home() / ".cache" / "arena-patches-bench-sandbox"))
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--tree", help="an imported 6.12 git tree (default: the demo imports its own)")
     ap.add_argument("--no-matrix", action="store_true")
     a = ap.parse_args()
@@ -93,10 +93,10 @@ def main() -> None:
     print(f"sandbox cost: demo series on {tree.name}, x86_64, {os.cpu_count()} cpus, "
           f"load {os.getloadavg()[0]:.1f}, ccache {os.environ.get('CCACHE_DIR') or 'default'}")
     st = start_cost()
-    print(f"start   bwrap {st['bwrap'] * 1000:.1f} ms, none {st['none'] * 1000:.1f} ms (median of 20 `true`)")
+    print(f"start   bwrap {st['bwrap'] * 1000:.1f} ms, none {st['none'] * 1000:.1f} ms (median of 20 `true`)",
+          flush=True)
     with tree_mod.work_repo(tree_mod.open_user_tree(tree), work) as wr:
         applied = stages.apply_series(s, wr, [v.version for v in s.versions])
-        m = {} if a.no_matrix else matrix(spec, s, wr, applied, a.rounds)
         t = targets_mod.all_targets()["x86_64"]
         cfg = kconfig.resolve(None, spec.build.kconfig).for_target(t)
         bd = BuildDir.at(wr.root, t, None, cfg, 2, runner=wr.runner)
@@ -104,15 +104,18 @@ def main() -> None:
             bd.ensure_config()
             bd.make(["vmlinux"], 3600)
             inc = incremental(bd, a.rounds + 1)
-    print(f"{'run':7} {'mode':6} {'wall s':>8} {'compiles':>9} {'ccache hits':>12} {'misses':>7}  grid")
-    for name, runs in m.items():
-        for wall, stt, grid in runs:
-            print(f"{'matrix':7} {name:6} {wall:8.1f} {stt.compiler_invocations:9} {stt.ccache_hits:12} "
-                  f"{stt.ccache_misses:7}  {' '.join(grid)}")
-    for name, secs in inc.items():
-        print(f"{'incr':7} {name:6} {statistics.median(secs):8.1f}  (median of {len(secs)}: "
-              f"{', '.join(f'{x:.1f}' for x in secs)})")
-
+        for name, secs in inc.items():
+            print(f"{'incr':7} {name:6} {statistics.median(secs):8.1f} s  (median of {len(secs)}: "
+                  f"{', '.join(f'{x:.1f}' for x in secs)})", flush=True)
+        if a.no_matrix:
+            return
+        print(f"{'run':7} {'mode':6} {'wall s':>8} {'compiles':>9} {'ccache hits':>12} {'misses':>7}  grid",
+              flush=True)
+        for _ in range(a.rounds):
+            for name, runs in matrix(spec, s, wr, applied, 1).items():
+                for wall, stt, grid in runs:
+                    print(f"{'matrix':7} {name:6} {wall:8.1f} {stt.compiler_invocations:9} {stt.ccache_hits:12} "
+                          f"{stt.ccache_misses:7}  {' '.join(grid)}", flush=True)
 
 if __name__ == "__main__":
     main()
