@@ -123,6 +123,17 @@ def _marked(marker: str) -> list[int]:
     return out
 
 
+def _sleeping(marker: str) -> list[int]:
+    out = []
+    for pid in _marked(marker):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\0"):
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
 class Listener:
     """A TCP listener on loopback that counts who connects."""
 
@@ -353,3 +364,24 @@ def test_qemu_runs_in_the_sandbox_without_kvm():
             "-accel", "tcg", "-serial", "stdio"]
     r = Runner().run(argv, timeout=60, sandbox=around(), until=lambda s: "SeaBIOS" in s, grace=0.2)
     assert r.argv[0] == "bwrap" and "SeaBIOS" in r.stdout and "kvm" not in r.stderr.lower()
+
+
+def test_the_tool_killed_outright_takes_the_sandbox_with_it(tmp_path):
+    """SIGKILL of the tool itself (no cleanup of ours runs): bwrap dies with its parent, and
+    the sandbox's processes with bwrap."""
+    import sys
+    import time
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap absent (Debian bubblewrap)")
+    marker = str(random.randrange(10**8, 10**9))
+    code = ("import sys; from arena_patches.core.runner import Runner; from arena_patches.core.sandbox import around; "
+            f"Runner().run(['sh', '-c', '(setsid sleep {marker} > /dev/null 2>&1 &); sleep {marker}1'], "
+            f"sandbox=around([{str(tmp_path)!r}]), timeout=600)")
+    tool = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    end = time.monotonic() + 30
+    while len(_sleeping(marker)) < 2 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert len(_sleeping(marker)) == 2  # both sleeps run, one of them in a session of its own
+    tool.kill()
+    tool.wait()
+    assert _wait_gone(marker)
