@@ -4,14 +4,16 @@ bwrap and unconfined, alternately (A B A B: a shared, loaded machine drifts):
 
   start    bwrap around `true`, against `true` alone (the fixed cost per command)
   incr     `make vmlinux` after touching kernel/bpf/arena.c, in a built O= dir
-  matrix   the demo's x86_64 cells (3 versions x 4 patches) in a fresh O= dir with a
+  cold     `make vmlinux` of the base in a fresh O= dir with a warm ccache (every compile
+           runs, ccache serves it; hits counted both ways)
+  matrix   (--matrix) the demo's x86_64 cells (3 versions x 4 patches) in a fresh O= dir with a
            warm ccache: every compile runs, ccache serves it (hits counted both ways)
 
 Prints figures; passes or fails on nothing. Run it under nice on a shared machine.
 
     nice -n 10 .venv/bin/python benchmarks/sandbox_cost.py [--work DIR] [--rounds 1]
         [--tree ~/.cache/arena-patches-tests/linux-6.12]   (an imported 6.12 tree: no import)
-        [--no-matrix]                                       (start and incr only)
+        [--matrix]                                          (the whole matrix too: long)
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from arena_patches.core.runner import Runner
 from arena_patches.core.sandbox import around
 from arena_patches.demo import mkseries, prepare as demo
 from arena_patches.kbuild import kconfig, targets as targets_mod
-from arena_patches.kbuild.directory import BuildDir
+from arena_patches.kbuild.directory import BuildDir, ccache_counts
 from arena_patches.mail import spec as spec_mod
 from arena_patches.tree import repo as tree_mod
 from arena_patches.verify import stages
@@ -59,6 +61,26 @@ def incremental(bd: BuildDir, rounds: int) -> dict[str, list[float]]:
     return out
 
 
+def cold(bd: BuildDir, rounds: int) -> dict[str, tuple[list, list, list]]:
+    """A fresh O= dir beside the matrix's (same depth under the work dir: the same ccache
+    keys), config made, then `make vmlinux`: A B A B."""
+    out: dict[str, tuple[list, list, list]] = {m: ([], [], []) for m in MODES}
+    for _ in range(rounds):
+        for name, r in MODES.items():
+            fresh = dataclasses.replace(bd, out=bd.out.parent / f"bench-cold-{name}", runner=r)
+            shutil.rmtree(fresh.out, ignore_errors=True)
+            fresh.ensure_config()
+            h0, m0 = ccache_counts()
+            rec = fresh.make(["vmlinux"], 3600)
+            h1, m1 = ccache_counts()
+            assert rec.returncode == 0, rec.stderr[-2000:]
+            out[name][0].append(rec.seconds)
+            out[name][1].append(h1 - h0)
+            out[name][2].append(m1 - m0)
+            shutil.rmtree(fresh.out, ignore_errors=True)
+    return out
+
+
 def matrix(spec, s, wr, applied, rounds: int) -> dict[str, list]:
     out: dict[str, list] = {m: [] for m in MODES}
     for _ in range(rounds):
@@ -79,7 +101,7 @@ def main() -> None:
     ap.add_argument("--work", default=str(Path.home() / ".cache" / "arena-patches-bench-sandbox"))
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--tree", help="an imported 6.12 git tree (default: the demo imports its own)")
-    ap.add_argument("--no-matrix", action="store_true")
+    ap.add_argument("--matrix", action="store_true")
     a = ap.parse_args()
     work = Path(a.work)
     if a.tree:
@@ -107,7 +129,11 @@ def main() -> None:
         for name, secs in inc.items():
             print(f"{'incr':7} {name:6} {statistics.median(secs):8.1f} s  (median of {len(secs)}: "
                   f"{', '.join(f'{x:.1f}' for x in secs)})", flush=True)
-        if a.no_matrix:
+        with wr.worktree(bd.worktree, applied[0].base):
+            for name, (wall, hits, misses) in cold(bd, a.rounds).items():
+                print(f"{'cold':7} {name:6} {statistics.median(wall):8.1f} s  ccache {sum(hits)} hits / "
+                      f"{sum(misses)} misses  ({', '.join(f'{x:.1f}' for x in wall)})", flush=True)
+        if not a.matrix:
             return
         print(f"{'run':7} {'mode':6} {'wall s':>8} {'compiles':>9} {'ccache hits':>12} {'misses':>7}  grid",
               flush=True)
