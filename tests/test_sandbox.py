@@ -19,7 +19,7 @@ from arena_patches import cli
 from arena_patches.core import runner as runner_mod
 from arena_patches.core.errors import InfraError
 from arena_patches.core.runner import FakeRunner, Runner
-from arena_patches.core.sandbox import Isolation, Sandbox, around, bwrap_argv
+from arena_patches.core.sandbox import Isolation, Sandbox, _tool_dirs, around, bwrap_argv
 from arena_patches.demo import mkseries
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
 from arena_patches.kbuild import targets
@@ -59,8 +59,9 @@ def test_a_worktree_brings_its_git_read_only_and_its_real_name(tmp_path):
     sb = around([tmp_path / "link" / "wt", tmp_path / "o"], [tmp_path / "absent"])
     wt = str(tmp_path / "work" / "wt")
     assert sb.writable == (str(tmp_path / "link" / "wt"), wt, str(tmp_path / "o"))
-    assert set(sb.readonly) == {str(tmp_path / "link" / "wt" / ".git"), str(repo.resolve()),
-                                str((user / ".git" / "objects").resolve())}
+    # and PATH's own directories outside the system's (where make finds the compilers)
+    assert set(sb.readonly) - set(_tool_dirs()) == {str(tmp_path / "link" / "wt" / ".git"), str(repo.resolve()),
+                                                    str((user / ".git" / "objects").resolve())}
     assert "/usr" in sb.system and all(os.path.islink(n) for n, _ in sb.links)
 
 
@@ -346,8 +347,10 @@ def test_a_boot_builds_compiles_the_probe_and_runs_qemu_each_in_the_sandbox(tmp_
     probe_box = next(box for tool, box in made if tool == "gcc")
     assert str(initramfs.PROBE_SRC) in probe_box.readonly
     qemu_box = next(box for tool, box in made if tool.startswith("qemu-"))
-    assert qemu_box.writable == () and len(qemu_box.readonly) == 2  # the image and the initramfs
-    assert all(p.startswith(str(tmp_path / "builds")) for p in qemu_box.readonly), qemu_box.readonly
+    # the image and the initramfs (and PATH's directories outside the system's)
+    assert qemu_box.writable == () and len(set(qemu_box.readonly) - set(_tool_dirs())) == 2
+    assert all(p.startswith(str(tmp_path / "builds")) for p in set(qemu_box.readonly) - set(_tool_dirs())), \
+        qemu_box.readonly
 
 
 def test_no_sandbox_is_an_option_of_every_command_that_runs_tree_code():

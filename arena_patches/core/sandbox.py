@@ -66,16 +66,19 @@ def bwrap_argv(sb: Sandbox, argv: Sequence[str], cwd: str | None = None) -> list
     return [*out, "--", *argv]
 
 
-def around(writable: Iterable[str | os.PathLike] = (), readonly: Iterable[str | os.PathLike] = ()) -> Sandbox:
+def around(writable: Iterable[str | os.PathLike] = (), readonly: Iterable[str | os.PathLike] = (),
+           planned: tuple[Path, Path] | None = None) -> Sandbox:
     """The sandbox for these paths. A path is bound under its own name and, when symlinks
     lead there, under its real name too; a writable git worktree brings its git dirs
     read-only, and its `.git` file stays read-only (the tool's own git, outside, follows
-    it: a patch must not point it elsewhere). Missing read-only paths are left out."""
+    it: a patch must not point it elsewhere). Missing read-only paths are left out.
+    `planned`: (worktree, repository) for a worktree not made yet: a reproducer written
+    from the cache names the sandbox the build had."""
     rw, ro = [], []
     for p in writable:
         rw += _names(p)
-        ro += worktree_git(Path(p))
-    for p in readonly:
+        ro += worktree_git(Path(p)) or (_planned_git(*planned) if planned and Path(p) == planned[0] else [])
+    for p in (*readonly, *_tool_dirs()):
         if os.path.exists(p):
             ro += _names(p)
     rw = list(dict.fromkeys(rw))
@@ -86,10 +89,46 @@ def around(writable: Iterable[str | os.PathLike] = (), readonly: Iterable[str | 
                    tuple(m for m in MASKED if os.path.isfile(m)), tuple(m for m in MASKED if os.path.isdir(m)))
 
 
+def _tool_dirs() -> list[str]:
+    """The directories of PATH outside the system's (a cross toolchain in /opt or a home's
+    bin/, a test's fake compilers): make finds its compilers there, read-only. Not "/",
+    not the home itself or a directory above it: a PATH entry must not bring the home."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    out = []
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        real = os.path.realpath(d) if os.path.isabs(d) and os.path.isdir(d) else None
+        if not real or real == "/" or any(real == s or real.startswith(s + "/") for s in SYSTEM_DIRS):
+            continue
+        if home == real or home.startswith(real.rstrip("/") + "/"):
+            continue
+        out.append(d)
+    return out
+
+
 def _names(p: str | os.PathLike) -> list[str]:
     plain = os.path.abspath(p)
     real = os.path.realpath(p)
     return [plain] if real == plain else [plain, real]
+
+
+def _planned_git(wt: Path, repo: Path) -> list[str]:
+    """What worktree_git will find once `wt` is a worktree of `repo`."""
+    if wt.exists() or not repo.is_dir():
+        return []
+    return [str(wt / ".git"), str(repo.resolve()), *_borrowed(repo.resolve())]
+
+
+def _borrowed(common: Path) -> list[str]:
+    out = []
+    alt = common / "objects" / "info" / "alternates"
+    if alt.is_file():
+        for line in alt.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                objs = (common / "objects" / line).resolve()
+                if objs.is_dir():
+                    out.append(str(objs))
+    return out
 
 
 def worktree_git(wt: Path) -> list[str]:
@@ -105,13 +144,4 @@ def worktree_git(wt: Path) -> list[str]:
     common = gitdir
     if (gitdir / "commondir").is_file():
         common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
-    out = [str(dot), str(common)]
-    alt = common / "objects" / "info" / "alternates"
-    if alt.is_file():
-        for line in alt.read_text(errors="replace").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                objs = (common / "objects" / line).resolve()
-                if objs.is_dir():
-                    out.append(str(objs))
-    return out
+    return [str(dot), str(common), *_borrowed(common)]

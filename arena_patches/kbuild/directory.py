@@ -101,7 +101,8 @@ class BuildDir:
     def sandbox(self, readonly: tuple[str | Path, ...] = ()) -> Sandbox:
         """Where the tree's code runs (core/sandbox.py): nothing writable but the worktree,
         the O= dir and the ccache dir; `readonly`: more paths it may read."""
-        return around((self.source, self.out, ccache_dir()), readonly)
+        return around((self.source, self.out, ccache_dir()), readonly,
+                      planned=(self.source, self.root / "repo.git"))
 
     def run(self, argv: list[str], timeout: float, readonly: tuple[str | Path, ...] = (),
             cwd: Path | None = None) -> RunRecord:
