@@ -9,20 +9,24 @@ demo series (3 versions x 4 patches), the same targets and the same config:
   (d) the lower bound: one cold base build per target, then each distinct tree state
       built once incrementally (timed in (a): the first time (a) built that state);
   (e) arena-patches cold with `--executor ray` (a local Ray instance on this machine);
-  (f) arena-patches cold with the per-patch checks: sparse riding on the matrix's builds,
-      then every check of the registry on every patch (checkpatch, commit tags, kernel-doc,
-      W=1 skipped without --w1, Coccinelle).
+  (g) with `--parts abcdefg`: (b) again with the per-patch checks (sparse riding on the
+      matrix, then every check on every patch); g/b is their cost;
+  (f) a series of 20 one-line patches (20 files of kernel/bpf/) on x86_64 after its base
+      is built: the marginal cost per patch, beside `make vmlinux` after touching one .c
+      file in the same O= dir (what the cost of a long series should grow with).
 
-Prints seconds and the ratios b/a, c/a, b/d, e/b, f/b; writes the figures to --out (JSON).
-Passes or fails on nothing.
+Prints seconds and the ratios b/a, c/a, b/d, e/b, and the peak RSS of this process (the
+tool's own; make and the compilers are its children); writes the figures to --out (JSON).
+Passes or fails on nothing. `--parts f` runs the series column alone.
 
-    .venv/bin/python benchmarks/side_by_side.py [--targets x86_64,i386] [--out figures.json]
+    .venv/bin/python benchmarks/side_by_side.py [--targets x86_64,i386] [--parts abcdef] [--out figures.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,6 +47,7 @@ from arena_patches.kbuild.targets import make_argv, shell_line
 
 
 def arena(d, spec, s, work: Path, targets: str, ex=None, checks: bool = False) -> tuple[float, dict]:
+    """`checks`: (g), sparse riding on the matrix, then the whole registry on every patch."""
     t0 = time.monotonic()
     found = []
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work) as wr:
@@ -109,62 +114,124 @@ def maintainer_loop(d, spec, s, work: Path, targets: str, config_from: Path) -> 
     return time.monotonic() - t_all, bound, {"steps": steps}
 
 
+SERIES20 = ("core", "syscall", "verifier", "inode", "helpers", "tnum", "log", "token", "bpf_iter", "map_iter",
+            "task_iter", "prog_iter", "link_iter", "hashtab", "arraymap", "percpu_freelist", "bpf_lru_list",
+            "lpm_trie", "map_in_map", "bloom_filter")
+
+
+def series20(kernel: Path, work: Path) -> dict:
+    """(f): 20 one-line patches, one file each, on x86_64; the base built first (its
+    cold build is not what this column measures), then the series: seconds per patch."""
+    from arena_patches.demo import mkseries
+    from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
+    from arena_patches.kbuild import kconfig
+    from arena_patches.kbuild.directory import BuildDir
+    patches = tuple(PatchSpec(f"bpf: {name}: one line", "One line.", (Edit(
+        f"kernel/bpf/{name}.c", "", f"static const int __maybe_unused side_by_side_{i} = {i};\n"),))
+        for i, name in enumerate(SERIES20, 1))
+    src = work / "series20"
+    mkseries.write(kernel, "HEAD", "bpf: twenty lines", [VersionSpec(1, patches)], src, tag="twenty")
+    spec = spec_mod.from_dict({"series": {"title": "bpf: twenty lines"},
+                               "build": {"targets": ["x86_64"], "kconfig": list(spec_mod.load(str(demo.SPEC)).build.kconfig)}},
+                              "twenty.toml")
+    s = stages.load_series(spec, str(src))
+    with tree_mod.work_repo(tree_mod.open_user_tree(kernel), work / "w-f") as wr:
+        applied = stages.apply_series(s, wr, [1])
+        t0 = time.monotonic()
+        cells, _ = stages.build_series(spec, s, wr, applied, "x86_64", None, None, os.cpu_count() or 2, False)
+        wall = time.monotonic() - t0
+        per = [c.seconds for c in cells]
+        t = targets_mod.select("x86_64")[0]
+        bd = BuildDir.at(wr.root, t, None, kconfig.resolve(None, spec.build.kconfig).for_target(t), os.cpu_count() or 2)
+        with wr.worktree(bd.worktree, applied[0].head):
+            bd.make(["vmlinux"], 3600)
+            (bd.source / "kernel/bpf/core.c").touch()
+            t1 = time.monotonic()
+            bd.make(["vmlinux"], 3600)
+            touch = time.monotonic() - t1
+    base = wall - sum(per)
+    return {"patches": len(per), "wall_with_base": wall, "base_and_overhead": base,
+            "per_patch_mean": sum(per) / len(per), "per_patch_max": max(per),
+            "make_after_touching_one_c": touch, "grid": [c.status.value for c in cells]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default="x86_64,i386")
     ap.add_argument("--out", default="side_by_side.json")
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--no-checks", action="store_true", help="leave out (f)")
-    ap.add_argument("--no-loop", action="store_true", help="leave out (a) and (d)")
+    ap.add_argument("--parts", default="abcdef", help="which columns: a-e (the matrix), f (20 patches), "
+                                                       "g (the matrix with the per-patch checks)")
+    ap.add_argument("--kernel", help="(f) only: an already imported 6.12 tree to write the 20 patches on "
+                                     "(else the tarball is imported)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arena-side-"))
     try:
         os.environ["ARENA_PATCHES_CACHE"] = str(work / "cache")
+        if a.kernel and "b" not in a.parts:
+            fig = {"cpus": os.cpu_count(), "f_series20": series20(Path(a.kernel), work)}
+            return _print(fig, a)
         d = demo.prepare(work / "demo")
         spec = spec_mod.load(str(d.spec))
         s = stages.load_series(spec, str(d.source))
         fig: dict = {"targets": a.targets, "cpus": os.cpu_count(), "series": "embedded demo, 3 versions x 4 patches"}
-        os.environ["CCACHE_DIR"] = str(work / "ccache-b")
-        fig["b_cold"], fig["b_detail"] = arena(d, spec, s, work / "w-b", a.targets)
-        fig["c_rerun"], _ = arena(d, spec, s, work / "w-b", a.targets)
-        if not a.no_loop:
-            fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(
-                d, spec, s, work, a.targets, next((work / "w-b" / "trees").iterdir()))
-        if not a.no_checks:
-            os.environ["CCACHE_DIR"] = str(work / "ccache-f")
-            fig["f_checks_cold"], fig["f_detail"] = arena(d, spec, s, work / "w-f", a.targets, checks=True)
-            fig["f_same_grid"] = fig["f_detail"]["grid"] == fig["b_detail"]["grid"]
-        if not a.no_ray:
-            os.environ["CCACHE_DIR"] = str(work / "ccache-e")
-            ex = executor.RayExecutor(num_cpus=os.cpu_count() or 2)
-            try:
-                fig["e_ray_cold"], fig["e_detail"] = arena(d, spec, s, work / "w-e", a.targets, ex)
-            finally:
-                import ray
-                ray.shutdown()
-            fig["e_same_grid"] = fig["e_detail"]["grid"] == fig["b_detail"]["grid"]
+        if "f" in a.parts:
+            fig["f_series20"] = series20(d.tree, work)
+        if "b" in a.parts:
+            _matrix_columns(fig, a, d, spec, s, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _print(fig, a)
+
+
+def _matrix_columns(fig: dict, a, d, spec, s, work: Path) -> None:
+    os.environ["CCACHE_DIR"] = str(work / "ccache-b")
+    fig["b_cold"], fig["b_detail"] = arena(d, spec, s, work / "w-b", a.targets)
+    fig["c_rerun"], _ = arena(d, spec, s, work / "w-b", a.targets)
+    if "g" in a.parts:  # the matrix with the per-patch checks, cold like (b)
+        os.environ["CCACHE_DIR"] = str(work / "ccache-g")
+        fig["g_checks_cold"], fig["g_detail"] = arena(d, spec, s, work / "w-g", a.targets, checks=True)
+        fig["g_same_grid"] = fig["g_detail"]["grid"] == fig["b_detail"]["grid"]
+        fig["g/b"] = fig["g_checks_cold"] / fig["b_cold"]
+    fig["a_loop"], fig["d_bound"], fig["a_detail"] = maintainer_loop(d, spec, s, work, a.targets,
+                                                                    next((work / "w-b" / "trees").iterdir()))
+    if not a.no_ray:
+        os.environ["CCACHE_DIR"] = str(work / "ccache-e")
+        ex = executor.RayExecutor(num_cpus=os.cpu_count() or 2)
+        try:
+            fig["e_ray_cold"], fig["e_detail"] = arena(d, spec, s, work / "w-e", a.targets, ex)
+        finally:
+            import ray
+            ray.shutdown()
+        fig["e_same_grid"] = fig["e_detail"]["grid"] == fig["b_detail"]["grid"]
+
+
+def _print(fig: dict, a) -> None:
+    fig["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"side by side: demo series, targets {a.targets}, {os.cpu_count()} cpus, cold = empty ccache")
-    rows = [("(a) maintainer loop: git rebase -x make, per target", fig.get("a_loop")),
+    if "f_series20" in fig:
+        f = fig["f_series20"]
+        print(f"  (f) {f['patches']} one-line patches on x86_64: {f['per_patch_mean']:.1f} s per patch "
+              f"(max {f['per_patch_max']:.1f}); make after touching one .c: {f['make_after_touching_one_c']:.1f} s")
+    print(f"  peak RSS of this process (the tool's own): {fig['peak_rss_mb']:.0f} MB")
+    if "b_cold" not in fig:
+        Path(a.out).write_text(json.dumps(fig, indent=2) + "\n")
+        print(f"  figures: {a.out}")
+        return
+    rows = [("(a) maintainer loop: git rebase -x make, per target", fig["a_loop"]),
             ("(b) arena-patches cold (apply + matrix)", fig["b_cold"]),
             ("(c) arena-patches re-run", fig["c_rerun"]),
-            ("(d) lower bound: base + each distinct state once", fig.get("d_bound"))]
-    rows = [(label, sec) for label, sec in rows if sec is not None]
+            ("(d) lower bound: base + each distinct state once", fig["d_bound"])]
     if "e_ray_cold" in fig:
         rows.append(("(e) arena-patches cold, --executor ray", fig["e_ray_cold"]))
-    if "f_checks_cold" in fig:
-        rows.append(("(f) arena-patches cold, with the per-patch checks", fig["f_checks_cold"]))
-        rows.append(("    of which the matrix (sparse riding on it)", fig["f_detail"]["matrix_seconds"]))
+    if "g_checks_cold" in fig:
+        rows.append(("(g) arena-patches cold, with the per-patch checks", fig["g_checks_cold"]))
     for label, sec in rows:
         print(f"  {label:55} {sec:8.1f} s")
     fig["ratios"] = {"b/a": fig["b_cold"] / fig["a_loop"], "c/a": fig["c_rerun"] / fig["a_loop"],
-                     "b/d": fig["b_cold"] / fig["d_bound"]} if "a_loop" in fig else {}
+                     "b/d": fig["b_cold"] / fig["d_bound"]}
     if "e_ray_cold" in fig:
         fig["ratios"]["e/b"] = fig["e_ray_cold"] / fig["b_cold"]
-    if "f_checks_cold" in fig:
-        fig["ratios"]["f/b"] = fig["f_checks_cold"] / fig["b_cold"]
-        fig["ratios"]["f_matrix/b"] = fig["f_detail"]["matrix_seconds"] / fig["b_cold"]
     print("  " + ", ".join(f"{k} = {v:.2f}" for k, v in fig["ratios"].items()))
     if "e_same_grid" in fig:
         print(f"  ray grid equals local grid: {fig['e_same_grid']}")

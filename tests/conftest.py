@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,8 @@ import pytest
 from arena_patches.mail import spec as spec_mod
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# a worktree elsewhere than beside ../shared names it in ARENA_PATCHES_SHARED
+SHARED = Path(os.environ.get("ARENA_PATCHES_SHARED") or ROOT.parent / "shared")
 LORE = SHARED / "lore"
 
 

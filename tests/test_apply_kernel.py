@@ -46,7 +46,7 @@ def test_demo_series_applies_patch_by_patch(kernel, tmp_path):
     assert got == {1: ["applied"] * 4, 2: ["applied"] * 4,
                    3: ["applied", "conflict", "skipped", "skipped"]}
     assert [r.base_rule for r in res] == [BaseRule.BLOB_GUESS, BaseRule.BASE_COMMIT, BaseRule.BLOB_GUESS]
-    assert sorted(v2_files.split()) == ["include/linux/bpf.h", "kernel/bpf/arena.c",
+    assert sorted(v2_files.split()) == ["kernel/bpf/arena.c", "kernel/bpf/arena.h",
                                         "kernel/bpf/core.c", "kernel/bpf/verifier.c"]
     v3 = res[2].patches
     assert v3[1].conflicts[0].file == "kernel/bpf/arena.c"

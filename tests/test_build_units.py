@@ -146,7 +146,8 @@ def test_a_unit_lost_on_the_executor_is_error_cells_never_pass():
             return [executor.UnitLost(labels[0], "WorkerCrashedError: its worker was lost 2 times"),
                     ([], build.BuildStats(compiler_invocations=7, built_states=2))]
 
-    wr = NS(prepare_worktree=lambda name, rev: Lost.prepared.append(name))
+    from arena_patches.core.runner import FakeRunner
+    wr = NS(prepare_worktree=lambda name, rev: Lost.prepared.append(name), runner=FakeRunner())
     applied = (NS(version=1, base="b" * 40, patches=(NS(number=1, commit="c" * 40), NS(number=2, commit=None))),)
     cells, stats = build.build_matrix(wr, None, applied, targets.select("x86_64,i386", targets.ORDER),
                                       None, kconfig.resolve(None, ()), executor=Lost())

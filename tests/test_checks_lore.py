@@ -16,6 +16,7 @@ from arena_patches.checks.checkpatch import NIPA_IGNORE
 from arena_patches.checks.registry import select
 from arena_patches.core.verdicts import Status
 from arena_patches.verify import stages
+from arena_patches.verify.options import Inputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.lore]
 
@@ -36,10 +37,9 @@ def by_hand(mail: Path) -> collections.Counter:
 def test_checkpatch_per_patch_equals_checkpatch_by_hand(tmp_path, lore_dir):
     LORE = lore_dir
     work = Path(os.environ.get("ARENA_PATCHES_TEST_WORK", tmp_path / "work"))
-    spec = stages.load_spec(None)
     with ExitStack() as stack:
         wr = stages.open_tree(stack, str(KERNEL), str(work))
-        s = stages.load_series(spec, str(LORE), wr)
+        _, s = stages.series_and_spec(Inputs(None, str(LORE), str(KERNEL), str(work)), wr)
         ctxs = checks_run.contexts(s, [v.version for v in s.versions], (), wr, head=wr.resolve("HEAD"))
         results = checks_run.run(select("checkpatch"), ctxs)
     by_patch = {(r.version, r.patch): r for r in results}

@@ -1,7 +1,7 @@
 """The C layer's dialect (read from the tree's headers) and its rewrites, on a miniature tree."""
 from pathlib import Path
 
-from arena_patches.invariants import cparse
+from arena_patches.invariants import cparse, deletions
 from arena_patches.invariants import dialect as dl
 from arena_patches.invariants import rewrite, rules
 from arena_patches.invariants.sources import DiskFiles
@@ -52,3 +52,62 @@ def test_kernel_idioms_parse_and_a_real_error_is_still_seen():
 def test_a_call_missing_its_semicolon_is_not_a_declaration():
     text = "void f(void)\n{\n\tlock(flags)\n\tx = 1;\n}\n"
     assert cparse.parse(text).parse_errors() == [("f", 3, "missing ';'")]
+
+
+def test_errors_count_in_bodies_a_macro_made_and_in_structs():
+    # `SYSCALL_DEFINE1(...)` is blanked: its body is a bare block, still judged
+    ok = "SYSCALL_DEFINE1(foo, int, x)\n{\n\tif (x)\n\t\treturn -EINVAL;\n\treturn 0;\n}\n"
+    assert cparse.parse(ok).parse_errors() == []
+    assert cparse.parse(ok.replace("-EINVAL;", "-EINVAL")).parse_errors() == [
+        ("SYSCALL_DEFINE1(foo)", 4, "missing ';'")]
+    members = "struct a {\n\tstruct list_head list;\n\t__bpf_md_ptr(struct b *, meta);\n\tint x;\n};\n"
+    assert cparse.parse(members).parse_errors() == []  # a member a macro declares
+    assert cparse.parse(members.replace("list;", "list")).parse_errors() == [("struct a", 2, "missing ';'")]
+    # the last member's `;` (GCC accepts it, pedantic): tree-sitter says it is missing
+    assert cparse.parse(members.replace("int x;", "int x")).parse_errors() == [("struct a", 4, "missing ';'")]
+    aligned = "#define ALIGN_DATA __aligned(8)\nstruct p {\n\tlong a;\n\tunsigned char data[]\tALIGN_DATA;\n};\n"
+    assert cparse.parse(aligned).parse_errors() == []  # an attribute macro after the declarator
+    bits = "struct t {\n\tlong a;\n\tint  :32; int  :32;\n};\n"
+    assert cparse.parse(bits).parse_errors() == []
+
+
+def test_a_lost_fallthrough_semicolon_and_a_lost_brace_under_ifdef():
+    sw = "void f(int x)\n{\n\tswitch (x) {\n\tcase 1:\n\t\tg();\n\t\tfallthrough;\n\tcase 2:\n\t\tbreak;\n\t}\n}\n"
+    assert cparse.parse(sw).parse_errors() == []
+    assert cparse.parse(sw.replace("fallthrough;", "fallthrough")).parse_errors() == [("f", 6, "missing ';'")]
+    two = "#ifdef X\nstatic int f(void)\n{\n\treturn 1;\n}\n#else\nstatic int f(void)\n{\n\treturn 2;\n}\n#endif\n" \
+          "int g;\n"
+    assert cparse.parse(two).parse_errors() == []
+    assert cparse.parse(two.replace("1;\n}", "1;\n", 1)).parse_errors()
+    # a `}` lost at file scope (an initialiser) leaves a `{` open: tree-sitter's MISSING '}'
+    init = "static int t[][2] = {\n\t{ 1, 2 },\n\t{ 3, 4 },\n};\n"
+    assert cparse.parse(init).parse_errors() == []
+    assert cparse.parse(init.replace("4 }", "4 ")).parse_errors()
+
+
+def test_the_deletion_seeder_names_shapes_and_knows_what_still_compiles():
+    text = ("struct s {\n\tint a;\n\tint b;\n};\n"
+            "static int f(int x)\n{\n\tint y = 0;\n\tdo {\n\t\ty++;\n\t} while (x--);\n"
+            "\tif (x) {\n\t\treturn -1;\n\t};\n\tfor (;;)\n\t\t;\n\t/* a; } */\n\treturn y;\n}\n"
+            "EXPORT_SYMBOL(f);\n")
+    got = [(text.count("\n", 0, at) + 1, kind, shape, error) for at, kind, shape, error in deletions.seeds(text)]
+    assert (2, ";", "member", True) in got and (3, ";", "member", False) in got  # the last member
+    assert (7, ";", "declaration", True) in got and (9, ";", "expression", True) in got
+    assert (10, ";", "do-while", True) in got and (10, "}", "do", True) in got
+    assert (12, ";", "return", True) in got and (13, ";", "empty", False) in got  # `};` after a block
+    assert (15, ";", "empty", False) in got and (17, ";", "return", True) in got
+    assert (18, "}", "function", True) in got and (19, ";", "file-macro", False) in got
+    assert not any(line == 16 for line, *_ in got)  # a comment
+    assert got.count((14, ";", "for-header", True)) == 2 and (4, ";", "file-declaration", True) in got
+    assert sum(kind == ";" for _, kind, _, _ in got) == 13 and sum(kind == "}" for _, kind, _, _ in got) == 4
+
+
+def test_a_file_scope_declaration_that_lost_its_semicolon():
+    ok = "static int a;\nstatic int b;\nstruct s {\n\tint x;\n};\nstatic int c;\nDEFINE_MUTEX(m)\nstatic int d;\n"
+    assert cparse.parse(ok).parse_errors() == []  # a macro line without `;` is not judged
+    assert cparse.parse(ok.replace("int a;", "int a")).parse_errors() == [("<file scope>", 1, "missing ';'")]
+    assert cparse.parse(ok.replace("};", "}")).parse_errors()[0][:2] == ("<file scope>", 6)
+    # a body under #ifdef whose header a macro made is judged too
+    body = "#ifdef X\nSYSCALL_DEFINE0(f)\n{\n\tx = 1;\n\treturn 0;\n}\n#endif\n"
+    assert cparse.parse(body).parse_errors() == []
+    assert cparse.parse(body.replace("x = 1;", "x = 1")).parse_errors() == [("SYSCALL_DEFINE0(f)", 4, "missing ';'")]

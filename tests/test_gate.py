@@ -143,9 +143,11 @@ def test_bad_work_dirs_and_specs_are_named_not_tracebacks(series_on_tree, tmp_pa
     t, src, spec = series_on_tree
     afile = tmp_path / "afile"
     afile.write_text("x")
+    nospec = tmp_path / "nospec"  # a directory, but without the spec.toml a series directory holds
+    nospec.mkdir()
     for argv, named in ((["apply", "--spec", str(spec), "--source", str(src), "--tree", str(t),
                           "--work-dir", str(afile)], "--work-dir"),
-                        (["series", "--spec", str(tmp_path), "--source", str(src)], str(tmp_path)),
+                        (["series", "--spec", str(nospec), "--source", str(src)], str(nospec)),
                         (["check", "--files", str(afile)], "--files")):
         rc = cli.main([*argv, "--json"])
         out = capsys.readouterr()

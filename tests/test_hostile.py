@@ -270,7 +270,9 @@ def spec_missing(w):
 
 @case
 def spec_is_a_directory(w):
-    return ["series", "--spec", str(w.root), "--source", str(w.mails)], {2}, str(w.root)
+    empty = w.root / "not-a-series"  # a directory without the spec.toml of a series directory
+    empty.mkdir(exist_ok=True)
+    return ["series", "--spec", str(empty), "--source", str(w.mails)], {2}, str(empty)
 
 
 # --- trees -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A non-editable install carries what a run needs: the series specs (the default spec and
+"""A non-editable install carries what a run needs: the series specs (series/<name>/spec.toml, and
 the demo's) are package data, so `series` with the default spec and the demo's spec work
 from a directory outside the checkout, with the checkout out of the import path."""
 import json
@@ -33,10 +33,13 @@ def test_installed_wheel_finds_its_specs(tmp_path):
     where, spec_ok = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env, check=True,
                                     capture_output=True, text=True).stdout.split()
     assert where.startswith(str(target)) and spec_ok == "True"
-    for spec in ([], ["--spec", "arena-demo"]):
+    for spec in ([], ["--spec", "arena-demo"], ["--spec", "arena-kfuncs"]):
         r = subprocess.run([sys.executable, "-m", "arena_patches", "series", "--json", *spec,
                             "--source", str(mails)], cwd=elsewhere, env=env, capture_output=True, text=True)
         assert "Traceback" not in r.stderr, r.stderr
         doc = json.loads(r.stdout)
         assert "error" not in doc, doc
         assert doc["series"]["title"]
+    r = subprocess.run([sys.executable, "-m", "arena_patches", "demo", "--help"], cwd=elsewhere, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "demo" in r.stdout, r.stderr

@@ -27,6 +27,7 @@ from arena_patches.mail import spec as spec_mod
 from arena_patches.report import checks as report_checks, escape, files, jsonout, text
 from arena_patches.verify import compose, runs
 from arena_patches.verify.options import BuildOptions, Inputs
+from arena_patches.verify.timings import Clock
 
 __all__ = ["main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INFRA"]
 
@@ -211,9 +212,10 @@ def cmd_boot(args) -> int:
 
 def cmd_diff(args) -> int:
     run = runs.diff(parser.inputs(args), args.from_version, args.to_version)
-    _show(args, jsonout.comparisons(run.comparisons, run.reviews),
-          lambda: text.print_diff(run.comparisons, run.reviews, show_interdiff=args.interdiff))
-    return EXIT_OK
+    _show(args, jsonout.comparisons(run.comparisons, run.reviews, run.claims, run.status, run.summary),
+          lambda: text.print_diff(run.comparisons, run.reviews, show_interdiff=args.interdiff,
+                                  judged=run.claims, summary=(run.status, run.summary)))
+    return exit_code(run.outcomes)
 
 
 def cmd_check(args) -> int:
@@ -242,6 +244,12 @@ def cmd_backport(args) -> int:
     return exit_code(run.outcomes)
 
 
+def cmd_spec(args) -> int:
+    path = runs.spec_draft(parser.inputs(args), args.name, args.out)
+    _show(args, {"schema": jsonout.SCHEMA_VERSION, "written": str(path)}, lambda: print(f"wrote {path}"))
+    return EXIT_OK
+
+
 def cmd_tree_import(args) -> int:
     with progress() as prog:
         got = runs.import_tree(parser.import_options(args), prog)
@@ -257,7 +265,7 @@ def cmd_verify(args) -> int:
             result, expect = _demo(args, prog)
         else:
             result = compose.verify(parser.inputs(args), parser.build_options(args), prog,
-                                    parser.checks_options(args))
+                                    checks=parser.checks_options(args))
     doc = jsonout.verification(result)
     lost = _reports(args, doc)  # before the answer: its failure is part of the one document
     _show(args, doc, lambda: text.print_verification(result))
@@ -288,9 +296,13 @@ def _reports(args, doc: dict) -> bool:
 
 
 def _demo(args, prog):
-    d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
+    clock = Clock()
+    with clock.stage("prepare"):  # the 6.12 import (once) and the demo series' mails
+        d = prepare.prepare(Path(args.work_dir) / "demo" if args.work_dir else None, progress=prog)
     result = compose.verify(Inputs(str(d.spec), str(d.source), str(d.tree), args.work_dir),
-                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args)), prog)
+                            BuildOptions(jobs=os.cpu_count() or 2, executor=parser.executor_of(args),
+                                         sandbox=not args.no_sandbox), prog,
+                            clock)
     return result, spec_mod.load(str(d.spec)).raw.get("expect", {})
 
 
@@ -306,4 +318,4 @@ def _demo_verdict(args, result, expect: dict) -> int:
 
 COMMANDS = {"series": cmd_series, "apply": cmd_apply, "build": cmd_build, "tree": cmd_tree_import,
             "boot": cmd_boot, "diff": cmd_diff, "check": cmd_check, "checks": cmd_checks, "backport": cmd_backport,
-            "verify": cmd_verify, "demo": cmd_verify}
+            "verify": cmd_verify, "demo": cmd_verify, "spec": cmd_spec}

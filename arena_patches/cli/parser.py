@@ -19,8 +19,11 @@ from arena_patches.verify.options import (
 
 
 def _common(p: argparse.ArgumentParser, tree: bool = False, tree_required: bool = False) -> None:
-    p.add_argument("--spec", help="series spec: a TOML path or the name of a shipped spec "
-                                  "(default: arena-kfuncs)")
+    p.add_argument("--spec", help="series spec: a TOML path or the name of a series under series/ "
+                                  "(default: the one whose Message-IDs the source holds; none: the "
+                                  "series is read from its mails alone)")
+    p.add_argument("--series", help="when the source holds several series: which one (words of its "
+                                    "title, or a Message-ID of one of its mails)")
     p.add_argument("--source", default="lore",
                    help="'lore' (fetch by Message-ID, cached) or a path: an mbox, a maildir, or a "
                         "directory searched for .eml .patch .mbox .mbx (default: lore)")
@@ -44,6 +47,13 @@ def _build_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="make -j")
     p.add_argument("--w1", action="store_true", help="build with W=1 (extra warnings)")
     _executor_opts(p)
+    _sandbox_opt(p)
+
+
+def _sandbox_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the patches' code (make, the tree's scripts, QEMU) without the bwrap "
+                        "sandbox, with your rights: only where no sandbox can be made (README: Sandbox)")
 
 
 def _checks_opts(p: argparse.ArgumentParser) -> None:
@@ -88,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "without --source/--version, the tree as it is")
     _common(p, tree=True, tree_required=True)
     _build_opts(p)
+    p.add_argument("--from-scratch", action="store_true",
+                   help="build every state cold, not on the state before it (a check on the "
+                        "incremental builds: the cells must be the same)")
     p.set_defaults(source=None, version=None)
 
     p = sub.add_parser("boot", help="boot the result per target in QEMU and run the arena probe")
@@ -103,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "after for a version)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     _executor_opts(p)
+    _sandbox_opt(p)
 
     p = sub.add_parser("diff", help="compare versions against their changelogs; track reviews")
     _common(p)
@@ -135,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when every patch applies, build the result on the spec's targets")
     p.add_argument("--targets", help="with --build: comma list of targets")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    _sandbox_opt(p)
+
+    p = sub.add_parser("spec", help="series specs: draft one from the mails")
+    ssub = p.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
+    sd = ssub.add_parser("draft", help="write series/NAME/spec.toml from the mails alone: versions, "
+                                       "every claim with its drafted check, guessed build targets")
+    sd.add_argument("--source", required=True, help="the mails: an mbox, a maildir or a directory")
+    sd.add_argument("--name", required=True, help="the series' name (its directory under series/)")
+    sd.add_argument("--out", help="write here instead of series/NAME/spec.toml")
+    sd.add_argument("--series", help="when the source holds several series: which one")
+    sd.add_argument("--json", action="store_true")
 
     p = sub.add_parser("tree", help="kernel tree utilities")
     tsub = p.add_subparsers(dest="tree_command", required=True, metavar="ACTION")
@@ -165,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", help="write report.json, junit.xml, report.md, report.html here")
     p.add_argument("--mail", action="store_true", help="print a reply in the style maintainers post")
     _executor_opts(p)
+    _sandbox_opt(p)
     return ap
 
 
@@ -208,13 +234,15 @@ def check(args: argparse.Namespace) -> None:
 
 def inputs(args: argparse.Namespace) -> Inputs:
     return Inputs(getattr(args, "spec", None), getattr(args, "source", None), getattr(args, "tree", None),
-                  getattr(args, "work_dir", None), getattr(args, "version", None), getattr(args, "base", None))
+                  getattr(args, "work_dir", None), getattr(args, "version", None), getattr(args, "base", None),
+                  getattr(args, "series", None))
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(args.targets, args.toolchain, args.config, args.jobs, args.w1,
                         not getattr(args, "no_build", False), not getattr(args, "no_boot", False),
-                        getattr(args, "boot_targets", None), executor_of(args))
+                        getattr(args, "boot_targets", None), executor_of(args),
+                        getattr(args, "from_scratch", False), not args.no_sandbox)
 
 
 def checks_options(args: argparse.Namespace) -> ChecksOptions:
@@ -222,11 +250,12 @@ def checks_options(args: argparse.Namespace) -> ChecksOptions:
 
 
 def boot_options(args: argparse.Namespace) -> BootOptions:
-    return BootOptions(args.targets, args.toolchain, args.state, args.jobs, executor_of(args))
+    return BootOptions(args.targets, args.toolchain, args.state, args.jobs, executor_of(args),
+                       not args.no_sandbox)
 
 
 def backport_options(args: argparse.Namespace) -> BackportOptions:
-    return BackportOptions(args.to, args.upstream, args.build, args.targets, args.jobs)
+    return BackportOptions(args.to, args.upstream, args.build, args.targets, args.jobs, not args.no_sandbox)
 
 
 def import_options(args: argparse.Namespace) -> ImportOptions:

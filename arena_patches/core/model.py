@@ -76,6 +76,7 @@ class Patch:
     origin: str
     resent_ids: tuple[str, ...] = ()  # other messages that carried the same k/n
     post_blobs: tuple[tuple[str, str], ...] = ()  # (path, abbreviated post-image blob id)
+    notes: str = ""  # what the author wrote below the "---" (a per-patch changelog), no diffstat
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -140,6 +141,13 @@ class Version:
     replies: tuple[Reply, ...]
     base_commit: str | None
     rfc: bool = False
+    tag: int | None = None  # the version number its subject carries (None: as `version`)
+    label: str = ""  # unique: "v2", and "v2#2" for a second posting tagged v2
+    date: str = ""  # when it was sent (its cover's Date, else its first patch's)
+
+    @property
+    def name(self) -> str:
+        return self.label or f"v{self.version}"
 
     def patch(self, number: int) -> Patch | None:
         for p in self.patches:
@@ -171,6 +179,7 @@ class Series:
     links: tuple[VersionLink, ...] = ()
     problems: tuple[Problem, ...] = ()
     ignored: tuple[str, ...] = ()  # Message-IDs read but not part of this series
+    left_out: tuple[tuple[str, str], ...] = ()  # (Message-ID, why) of mails of other series
 
     def version(self, number: int) -> Version | None:
         for v in self.versions:
@@ -191,3 +200,18 @@ class RunRecord:
     seconds: float
     timed_out: bool = False
     env_overrides: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where a run's time went: one stage (target None) or one target within a stage.
+    `builds` counts the builds (and boots) that ran, `cache_hits` the answers a cache gave
+    instead; ccache's counts are None where no compiler ran under it."""
+
+    stage: str
+    target: str | None
+    seconds: float
+    builds: int = 0
+    cache_hits: int = 0
+    ccache_hits: int | None = None
+    ccache_misses: int | None = None

@@ -157,3 +157,11 @@ def unquote(name: str) -> str:
         out += c.encode()
         i += 1
     return out.decode("utf-8", errors="replace")
+
+
+def read_regular(path: Path) -> bytes:
+    """A file the tree's code could have replaced (in an O= dir): read only as itself,
+    never through a symlink a patch planted there to reach outside its sandbox."""
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+        return f.read()
+

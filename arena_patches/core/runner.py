@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from typing import IO, Callable, Mapping, Sequence
 
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
+from arena_patches.core.sandbox import Isolation, Sandbox, around, bwrap_argv
 
 
 def reproducer(argv: Sequence[str], cwd: str | None = None,
@@ -38,17 +40,43 @@ def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class Runner:
-    """Runs commands for real. Subclass or replace with FakeRunner in unit tests."""
+    """Runs commands for real. Subclass or replace with FakeRunner in unit tests.
+    `sandbox=False` (--no-sandbox): what callers ask to run sandboxed runs as it is."""
+
+    sandboxing = True  # the class's default too: FakeRunner (a dataclass) has no __init__ of ours
+
+    def __init__(self, sandbox: bool = True):
+        self.sandboxing = sandbox
+
+    @property
+    def isolation(self) -> Isolation:
+        return Isolation.BWRAP if self.sandboxing else Isolation.NONE
+
+    def confined(self, argv: Sequence[str], sandbox: Sandbox | None, cwd: str | None = None) -> list[str]:
+        """The command line that runs: `argv` inside bwrap when asked for and sandboxing."""
+        argv = [str(a) for a in argv]
+        return bwrap_argv(sandbox, argv, cwd) if sandbox is not None and self.sandboxing else argv
+
+    def require_sandbox(self) -> None:
+        """Raise InfraError naming the cause when this machine cannot make a sandbox (run
+        before long work; a run never falls back to running unconfined on its own)."""
+        if self.sandboxing:
+            _sandbox_works(self)
 
     def run(self, argv: Sequence[str], *, cwd: str | os.PathLike | None = None,
             env: Mapping[str, str] | None = None, timeout: float | None = None,
             input: bytes | None = None, check: bool = False,
             until: Callable[[str], bool] | None = None, grace: float = 3.0,
-            encoding: str = "utf-8") -> RunRecord:
+            encoding: str = "utf-8", sandbox: Sandbox | None = None) -> RunRecord:
         """`until`: watch stdout as it comes and end the process `grace` seconds after
         it returns true (a guest that printed its last answer need not be waited for).
-        `encoding="latin-1"` keeps one character per byte (binary framing: cat-file --batch)."""
-        argv = [str(a) for a in argv]
+        `encoding="latin-1"` keeps one character per byte (binary framing: cat-file --batch).
+        `sandbox`: the tree's code runs in it (core/sandbox.py); the record's argv is bwrap's."""
+        if sandbox is not None and self.sandboxing:
+            self.require_sandbox()
+            for d in sandbox.writable:
+                os.makedirs(d, exist_ok=True)
+        argv = self.confined(argv, sandbox, str(cwd) if cwd else None)
         if not argv:
             raise ValueError("empty argv")
         full_env = child_env(env)
@@ -143,6 +171,27 @@ def _watch(proc: subprocess.Popen, until, timeout: float | None, grace: float):
     return bytes(out), bytes(err), timed_out
 
 
+_WORKS: dict[str, bool] = {}
+
+
+def _sandbox_works(runner: Runner) -> None:
+    """One probe per process: bwrap present, and allowed to make its namespaces here."""
+    if _WORKS.get("bwrap"):
+        return
+    if shutil.which("bwrap") is None:
+        raise InfraError("sandbox: bwrap not found, so the patches' code cannot be confined",
+                         "install the Debian package bubblewrap (scripts/setup does), or pass "
+                         "--no-sandbox to run it unconfined with your rights")
+    r = Runner.run(runner, bwrap_argv(around(), ["true"]), timeout=60)
+    if r.returncode != 0:
+        why = (r.stderr or r.stdout).strip().splitlines()
+        raise InfraError(f"sandbox: bwrap cannot make a sandbox on this machine: {why[-1] if why else r.returncode}"
+                         " (user namespaces refused?)",
+                         "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+                         "or the container's seccomp/AppArmor profile), or pass --no-sandbox")
+    _WORKS["bwrap"] = True
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -157,18 +206,23 @@ class FakeRunner(Runner):
     answer: Callable[[tuple[str, ...], str | None], tuple[int, str, str]] = \
         lambda argv, cwd: (0, "", "")
     calls: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
+    sandboxes: list[Sandbox | None] = field(default_factory=list)  # what each call asked for
 
     def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False,
-            until=None, grace=3.0, encoding="utf-8"):
+            until=None, grace=3.0, encoding="utf-8", sandbox=None):
         key = tuple(str(a) for a in argv)
         c = str(cwd) if cwd else None
         self.calls.append((key, c))
+        self.sandboxes.append(sandbox)
         rc, out, err = self.answer(key, c)
         rec = RunRecord(argv=key, cwd=c, returncode=rc, stdout=out, stderr=err, seconds=0.0,
                         env_overrides=tuple(sorted((env or {}).items())))
         if check and rc != 0:
             raise InfraError(f"{key[0]} exited {rc}: {reproducer(key, c)}", err or None)
         return rec
+
+    def require_sandbox(self) -> None:
+        """Nothing runs here: nothing to confine."""
 
 
 DEFAULT = Runner()

@@ -125,6 +125,22 @@ class InvariantVerdict(str, enum.Enum):
         return Status.SKIP if self is InvariantVerdict.NOT_JUDGED else Status.PASS
 
 
+class ClaimVerdict(str, enum.Enum):
+    """A changelog claim judged on the mails: `unjudged` is neither a finding nor a pass."""
+
+    HOLDS = "holds"
+    CONTRADICTED = "contradicted"
+    UNJUDGED = "unjudged"
+
+    @property
+    def is_finding(self) -> bool:
+        return self is ClaimVerdict.CONTRADICTED
+
+    @property
+    def status(self) -> "Status":
+        return {ClaimVerdict.HOLDS: Status.PASS, ClaimVerdict.CONTRADICTED: Status.FAIL}.get(self, Status.SKIP)
+
+
 class BackportStatus(str, enum.Enum):
     APPLIED = "applied"
     CONFLICT = "conflict"

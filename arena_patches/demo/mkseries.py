@@ -8,6 +8,7 @@ carry real blob ids. Message-IDs and dates are fixed, so the output is reproduci
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class Edit:
     path: str
     old: str  # must occur exactly once in the file ("" with new: create the file)
     new: str
+    delete: bool = False  # the file goes (old and new unused)
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,13 @@ class VersionSpec:
     base_commit_trailer: bool = False
 
 
-def _apply_edits(runner: Runner, repo: Path, parent: str, edits: tuple[Edit, ...]) -> dict[str, str]:
-    files: dict[str, str] = {}
+def _apply_edits(runner: Runner, repo: Path, parent: str, edits: tuple[Edit, ...]) -> dict[str, str | None]:
+    """Each edited file's new text; None for a file deleted."""
+    files: dict[str, str | None] = {}
     for e in edits:
+        if e.delete:
+            files[e.path] = None
+            continue
         if e.path not in files:
             r = git(runner, repo, "cat-file", "blob", f"{parent}:{e.path}", check=False)
             if r.returncode != 0 and e.old:
@@ -71,6 +77,9 @@ def _commit(runner: Runner, repo: Path, parent: str, p: PatchSpec, when: int, in
     env = {"GIT_INDEX_FILE": str(index)}
     git(runner, repo, "read-tree", parent, env=env)
     for path, text in _apply_edits(runner, repo, parent, p.edits).items():
+        if text is None:  # mode 0 removes the entry (--force-remove wants a work tree)
+            git(runner, repo, "update-index", "--index-info", env=env, input=f"0 {'0' * 40}\t{path}\n".encode())
+            continue
         blob = git(runner, repo, "hash-object", "-w", "--stdin", input=text.encode()).stdout.strip()
         git(runner, repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
     tree = git(runner, repo, "write-tree", env=env).stdout.strip()
@@ -93,13 +102,29 @@ def msgid(tag: str, v: int, k: int) -> str:
 def write(tree: str | Path, base: str, title: str, versions: list[VersionSpec], out: Path,
           tag: str = "demo", prefix: str = "PATCH demo", start: int = 1767225600,
           runner: Runner = DEFAULT) -> list[Path]:
-    """Write one mbox per version into `out`; returns their paths."""
+    """Write one mbox per version into `out`; returns their paths. The output is a pure
+    function of the base commit and the arguments: when `out` already holds what they
+    give (its stamp says so), nothing is written again."""
     out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{tag}-v{vs.version}.mbox" for vs in versions]
+    base_sha = git(runner, tree, "rev-parse", f"{base}^{{commit}}").stdout.strip()
+    key = hashlib.sha256(repr((base_sha, title, versions, tag, prefix, start,
+                               Path(__file__).read_bytes())).encode()).hexdigest()
+    stamp = out / ".mkseries"
+    if stamp.exists() and stamp.read_text() == key and all(p.exists() for p in paths):
+        return paths
+    stamp.unlink(missing_ok=True)
+    written = _write(tree, base_sha, title, versions, out, tag, prefix, start, runner)
+    stamp.write_text(key)
+    return written
+
+
+def _write(tree: str | Path, base_sha: str, title: str, versions: list[VersionSpec], out: Path,
+           tag: str, prefix: str, start: int, runner: Runner) -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory(prefix="arena-mkseries-") as tmp:
         repo = Path(tmp) / "repo.git"
         git(runner, tmp, "clone", "--quiet", "--bare", "--shared", "--no-tags", str(tree), str(repo))
-        base_sha = git(runner, repo, "rev-parse", f"{base}^{{commit}}").stdout.strip()
         index = Path(tmp) / "index"
         for vi, vs in enumerate(versions):
             when = start + vs.version * 86400

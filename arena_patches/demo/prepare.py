@@ -2,8 +2,9 @@
 reproduces the failure classes of the arena series, for `arena-patches demo`.
 
 v1  1/4 a missing `;` (the patch does not build on its own; 2/4 fixes it)
-    2/4 verifier.c calls a function only arena.c defines: links on 64-bit, not on
-        32-bit, where arena.c is not built (the kernel test robot's v2 report)
+    2/4 verifier.c calls a function only arena.c defines (declared in a new private
+        header, kernel/bpf/arena.h): links on 64-bit, not on 32-bit, where arena.c is
+        not built (the kernel test robot's v2 report)
     3/4 an unused variable (a new warning)
     4/4 flush_tlb_kernel_range() without <asm/tlbflush.h> (the loongarch report)
     and for the per-patch checks: 2/4 a Fixes: tag not in the kernel's form, 3/4 a new
@@ -27,7 +28,7 @@ from arena_patches.core.runner import DEFAULT, Runner
 
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 TITLE = "bpf: arena: demo page accounting"
-SPEC = spec_mod.SPEC_DIR / "arena-demo.toml"
+SPEC = spec_mod.path_of("arena-demo")
 
 ARENA = "kernel/bpf/arena.c"
 ANCHOR_PGOFF = """static long compute_pgoff(struct bpf_arena *arena, long uaddr)
@@ -49,8 +50,26 @@ u64 bpf_arena_nr_pages(struct bpf_arena *arena)
 }
 """
 EXPORTED_V3 = EXPORTED.replace("return arena ?", "return likely(arena) ?")
-DECL_ANCHOR = "u64 bpf_arena_get_user_vm_start(struct bpf_arena *arena);\n"
-DECL = DECL_ANCHOR + "u64 bpf_arena_nr_pages(struct bpf_arena *arena);\n"
+# The declaration goes in a private header of kernel/bpf/ (as disasm.h is) that only the
+# files calling or defining it include: in include/linux/bpf.h it made every build
+# directory compile most of the tree a second time, for one prototype.
+ARENA_H = "kernel/bpf/arena.h"
+DECL = """/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef _KERNEL_BPF_ARENA_H
+#define _KERNEL_BPF_ARENA_H
+
+#include <linux/types.h>
+
+struct bpf_arena;
+
+u64 bpf_arena_nr_pages(struct bpf_arena *arena);
+
+#endif /* _KERNEL_BPF_ARENA_H */
+"""
+ARENA_INC_ANCHOR = "#include <linux/btf_ids.h>\n"
+VERIFIER_INC_ANCHOR = '#include "disasm.h"\n'
+CORE_INC_ANCHOR = "#include <linux/execmem.h>\n"  # at the top: bpf_trace.h is included at the end
+INCLUDE_ARENA_H = '#include "arena.h"\n'
 VERIFIER_ANCHOR = """					verbose(env, "arena's user address must be set via map_extra or mmap()\\n");
 					return -EINVAL;
 				}
@@ -107,11 +126,19 @@ P3_BODY = "Count the pages arena_free_pages() frees."
 P4_BODY = "Flush the kernel TLB for the freed range once, after the loop."
 
 
+def _declared(*users: str) -> tuple[Edit, ...]:
+    """The new header with bpf_arena_nr_pages()'s prototype, included by `users`."""
+    anchors = {ARENA: ARENA_INC_ANCHOR, "kernel/bpf/verifier.c": VERIFIER_INC_ANCHOR,
+               "kernel/bpf/core.c": CORE_INC_ANCHOR}
+    return (Edit(ARENA_H, "", DECL),
+            *(Edit(f, anchors[f], anchors[f] + INCLUDE_ARENA_H) for f in users))
+
+
 def versions() -> list[VersionSpec]:
     v1 = VersionSpec(1, (
         PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_BROKEN),)),
         PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (
-            Edit(ARENA, HELPER_BROKEN, EXPORTED), Edit("include/linux/bpf.h", DECL_ANCHOR, DECL),
+            Edit(ARENA, HELPER_BROKEN, EXPORTED), *_declared(ARENA, "kernel/bpf/verifier.c"),
             Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL)), trailers=(BAD_FIXES,)),
         PatchSpec("bpf: arena: count freed pages", P3_BODY, (Edit(ARENA, FREE_ANCHOR, FREE_UNUSED),
                                                             Edit(ARENA, ANCHOR_PGOFF, NOT_STATIC))),
@@ -120,7 +147,7 @@ def versions() -> list[VersionSpec]:
     ))
     v2_p1 = PatchSpec("bpf: arena: add arena_nr_pages()", P1_BODY, (Edit(ARENA, ANCHOR_PGOFF, HELPER_OK),))
     v2_p2 = PatchSpec("bpf: arena: check the arena size in the verifier", P2_BODY, (
-        Edit(ARENA, HELPER_OK, EXPORTED), Edit("include/linux/bpf.h", DECL_ANCHOR, DECL),
+        Edit(ARENA, HELPER_OK, EXPORTED), *_declared(ARENA, "kernel/bpf/verifier.c", "kernel/bpf/core.c"),
         Edit("kernel/bpf/verifier.c", VERIFIER_ANCHOR, VERIFIER_CALL),
         Edit("kernel/bpf/core.c", WEAK_ANCHOR, WEAK)))
     v2_p3 = PatchSpec("bpf: arena: count freed pages", P3_BODY, (

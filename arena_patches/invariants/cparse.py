@@ -13,19 +13,24 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
 from arena_patches.invariants.dialect import BUILTIN, Dialect
 from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 
 _DIRECTIVE_LINES = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
+_CAPS_WORD = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*))?\)", re.M)
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Parser:
-    return Parser(Language(tree_sitter_c.language()))
+    return Parser(_LANGUAGE)
+
+
+_LANGUAGE = Language(tree_sitter_c.language())
+_MACRO_DECL = Query(_LANGUAGE, "(declaration type: (macro_type_specifier) @m)")
 
 
 @dataclass
@@ -59,35 +64,124 @@ class CFile:
         return {m.group(1): {f.strip() for f in (m.group(2) or "").split("|") if f.strip()}
                 for m in _BTF_FLAGS.finditer(self.text)}
 
+    def _owner(self, n: Node) -> str | None:
+        """The name of the code `n` starts, when it is a body or a struct: errors below it count."""
+        if n.type == "function_definition":
+            return _declarator_name(n, self.source)  # unnamed: a macro-made header, see below
+        if n.type == "compound_statement" and n.parent is not None and (
+                n.parent.type in ("translation_unit", "function_definition") or n.parent.type.startswith("preproc_")) \
+                and not self.source[max(0, n.start_byte - 200):n.start_byte].rstrip().endswith((b"=", b",")):
+            # (not `DEFINE_PER_CPU(t, x) = {{{0}}};`: an initialiser after a macro)
+            head = self.text.split("\n")[max(0, n.start_point[0] - 3):n.start_point[0] + 1]
+            m = re.findall(r"\b([A-Za-z_]\w*\s*\(\s*\w+)", " ".join(head))
+            return re.sub(r"\s+", "", m[-1]) + ")" if m else "<body>"
+        if n.type == "field_declaration_list" and n.parent is not None:
+            name = n.parent.child_by_field_name("name")
+            return f"{n.parent.type.split('_')[0]} {self.node_text(name) if name else '<anonymous>'}"
+        return None
+
+    def _without_directives(self) -> str:
+        """The rewritten code with every preprocessor line blanked, the lines read from the
+        file (a rewrite may blank an asm span with its `\\`, cutting a #define short)."""
+        code = self.source.decode("utf-8", "replace")
+        lines = code.split("\n")
+        if len(lines) != self.text.count("\n") + 1:  # a rewrite lost a line (a string over `\\`)
+            return _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
+        for m in _DIRECTIVE_LINES.finditer(self.text):
+            first = self.text.count("\n", 0, m.start())
+            for k in range(first, min(first + m.group(0).count("\n") + 1, len(lines))):
+                lines[k] = ""
+        return "\n".join(lines)
+
+    def _lost_file_semicolon(self, n: Node) -> bool:
+        """A file-scope declaration that lost its `;`: `static int a` before `static int b;`
+        (a MISSING ';'), `struct s { ... }` before a declaration (an ERROR after the body).
+        Only plain declarations: no call, no all-caps word (file-scope macros such as
+        `BTF_ID_UNUSED` or `X DEFAULT_INIT;` are not C tree-sitter can read)."""
+        decl = n.parent
+        if n.type == "ERROR":
+            t = decl.child_by_field_name("type")
+            if t is None or t.child_by_field_name("body") is None or n.start_byte < t.end_byte:
+                return False
+        elif not n.is_missing:
+            return False
+        end = self.source.find(b"\n", n.end_byte)
+        text = self.source[decl.start_byte:end if end > 0 else len(self.source)].decode("utf-8", "replace")
+        if n.type == "ERROR":
+            text = self.node_text(n) + text[text.rfind("\n") + 1:]
+        return "(" not in text and "#" not in text and not _CAPS_WORD.search(text)
+
+    def _owner_of(self, n: Node) -> str | None:
+        """The outermost body or struct around n (see _owner), or None at file scope."""
+        owner, p = None, n.parent
+        while p is not None:
+            owner = self._owner(p) or owner
+            p = p.parent
+        return owner
+
     def parse_errors(self) -> list[tuple[str, int, str]]:
-        """(function, line, what) for every ERROR or MISSING node inside a function body."""
-        out = []
-        for f in self.functions.values():
-            stack = [f.node]
-            while stack:
-                n = stack.pop()
-                if n.is_missing:
-                    out.append((f.name, n.start_point[0] + 1, f"missing '{n.type}'"))
-                elif n.type == "ERROR":
-                    out.append((f.name, n.start_point[0] + 1,
-                                f"cannot parse {self.node_text(n)[:40]!r}"))
-                elif n.type == "macro_type_specifier" and n.parent is not None \
-                        and n.parent.type == "declaration" and f.node.child_by_field_name("body") \
-                        and n.start_byte > f.node.child_by_field_name("body").start_byte:
-                    # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
-                    # a macro; in a body that is a call missing its `;`
-                    out.append((f.name, n.end_point[0] + 1, "missing ';'"))
-                stack.extend(n.children)
+        """(function, line, what) for every ERROR or MISSING node in code: a function body
+        (a function_definition's, or a bare block whose header a macro made:
+        `SYSCALL_DEFINE2(...)`, `BPF_CALL_3(...)` are blanked, their body stays), a struct
+        or union body, and any MISSING `}` (one deleted anywhere unbalances the file).
+        File-scope macro lines elsewhere may stay unparsed and do not count."""
+        out: list[tuple[str, int, str]] = []
+        stack = [self.root]
+        while stack:  # only where tree-sitter saw an error: clean subtrees are skipped
+            n = stack.pop()
+            if n.is_missing or n.type == "ERROR":
+                owner = self._owner_of(n)
+                if n.is_missing and (owner is not None or n.type == "}" or (
+                        n.type == ";" and n.parent is not None and n.parent.type == "declaration"
+                        and self._lost_file_semicolon(n))):
+                    out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
+                elif n.type == "ERROR" and owner is not None:
+                    out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
+                elif n.type == "ERROR" and n.parent is not None and n.parent.type == "declaration" \
+                        and self._lost_file_semicolon(n):
+                    out.append(("<file scope>", n.start_point[0] + 1, "missing ';'"))
+            stack.extend(c for c in n.children if c.has_error or c.is_missing)
+        for n in QueryCursor(_MACRO_DECL).captures(self.root).get("m", []):
+            owner = self._owner_of(n)
+            if owner is not None and _in_block(n):
+                # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
+                # a macro; in a body that is a call missing its `;`
+                out.append((owner, n.end_point[0] + 1, "missing ';'"))
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
-        pre = _DIRECTIVE_LINES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)),
-                                   self.source.decode("utf-8", "replace"))
+        pre = self._without_directives()
         expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", pre, re.M))
         built = {n for n in expected if n.isupper()}  # `int PRINT_TYPE_FUNC_NAME(s)(...)`: macro-built
         for name in sorted(expected - set(self.functions) - built - {"if", "for", "while", "switch"}):
             line = next((i + 1 for i, l in enumerate(pre.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
             out.append((name, line, "the function does not parse"))
+        if not out:
+            out += _unbalanced(pre)
         return sorted(out, key=lambda x: x[1])
+
+
+def _unbalanced(code: str) -> list[tuple[str, int, str]]:
+    """A `}` too many or too few in the code as judged (directives out, one branch of the
+    #if groups that open braces differently): tree-sitter's recovery can hide it inside an
+    ERROR around an #ifdef, where no MISSING node is made."""
+    if code.count("{") == code.count("}"):
+        return []
+    opened: list[int] = []
+    for m in re.finditer(r"[{}]", code):
+        if m.group(0) == "{":
+            opened.append(m.start())
+        elif opened:
+            opened.pop()
+        else:
+            return [("<file scope>", code.count("\n", 0, m.start()) + 1, "a '}' closes nothing")]
+    return [("<file scope>", code.count("\n", 0, opened[0]) + 1 if opened else 0, "a '{' is never closed")]
+
+
+def _in_block(n: Node) -> bool:
+    p = n.parent
+    while p is not None and p.type not in ("compound_statement", "translation_unit"):
+        p = p.parent
+    return p is not None and p.type == "compound_statement"
 
 
 def _declarator_name(n: Node, src: bytes) -> str | None:

@@ -6,7 +6,7 @@ import bisect
 import re
 from typing import Callable
 
-from arena_patches.invariants import cpp
+from arena_patches.invariants import cpp, members
 from arena_patches.invariants.cpp import close_paren as _close_paren
 from arena_patches.invariants.dialect import Dialect
 
@@ -81,7 +81,7 @@ _AFTER_STRING = re.compile(r'"\s*\w+\s*\(')
 _BEFORE_STRING = re.compile(r'\)(?=[ \t]*"x*")')
 # `u32 a : 8, : 4, b : 4;`: an unnamed bit-field in a declarator list gets a name
 _UNNAMED_BITFIELD = re.compile(
-    r"(?m)((?:(?<=,)|^[ \t]*(?:(?:__)?[us](?:8|16|32|64)|unsigned(?:[ \t]+(?:int|long|char|short))?|int|signed))"
+    r"(?m)((?:(?<=,)|(?:^|(?<=;))[ \t]*(?:(?:__)?[us](?:8|16|32|64)|unsigned(?:[ \t]+(?:int|long|char|short))?|int|signed))"
     r"\s*?)[ \t](?=:\s*\w+\s*[,;])")
 # `X86_CONFIG(.event = 0xd1, .umask = 0x10)`: designators passed to a macro
 _DESIGNATED_ARG = re.compile(r"(?<=[(,])(\s*)\.(?=[A-Za-z_]\w*\s*=[^=])")
@@ -96,6 +96,7 @@ _INDEX_RANGE = re.compile(r"(\[[^\]\n]*?)(\s*\.\.\.[^\]\n]*)(?=\])")
 _TYPEOF_DECL = re.compile(r"(?m)^(\s*(?:(?:const|volatile|static|register)\s+)*)((?:__)?typeof(?:__)?|typeof_unqual|__typeof_unqual__)\s*\(")
 
 
+_FALLTHROUGH = re.compile(r"(?<![#\w])(?<!define )\bfallthrough\b(?!\s*\()")
 def _block_macros(text: str) -> str:
     """`scoped_with_creds(c) {`, `do_each_pid_task(p, t, x) {`: inside a body, a call
     followed by a block is a macro that opens a scope; it becomes `for (args;;) {` (its
@@ -334,6 +335,9 @@ def steps(dialect: Dialect) -> list[Callable[[str], str]]:
 
     return [
         lambda t: _FILE_MACRO.sub(lambda m: _blank(m.group(0)), t),  # BTF_ID_FLAGS(...) lines
+        # `fallthrough;` is an attribute statement: blanked, its `;` would be an empty
+        # statement and a lost one unseen; as an expression statement it needs its `;`
+        lambda t: _FALLTHROUGH.sub("(void)0    ", t),
         _scoped_guards, dialect.blank,
         lambda t: _TYPE_ARG.sub(lambda m: f"{m.group(1)}_{m.group(2)}".ljust(len(m.group(0))), t),
         lambda t: _MACRO_TYPE.sub(_type_as_identifier, t),
@@ -361,7 +365,7 @@ def steps(dialect: Dialect) -> list[Callable[[str], str]]:
                                     else m.group(0), t),
         lambda t: _HEADER_ANNOTATION.sub(lambda m: m.group(1) + _blank(m.group(2)), t),
         _code_arguments, _file_scope_calls, caps_attrs,
-        lambda t: _dialect_decls(t, dialect),
+        lambda t: _dialect_decls(t, dialect), lambda t: members.member_macros(t, dialect.caps_attrs),
         lambda t: _iterators(t, dialect),
         _block_macros,
     ]

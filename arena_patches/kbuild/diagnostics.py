@@ -100,9 +100,16 @@ def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
 
 
 def make_failure(output: str) -> str | None:
-    """The first `make: *** ...` line: what failed when no diagnostic says so."""
+    """The first `make: *** ...` line: what failed when no diagnostic says so; led by the
+    line before it when that is a tool's own complaint (`/bin/sh: 1: cannot create X:
+    Read-only file system`: what the sandbox refused shows in the verdict)."""
+    prev = ""
     for line in output.splitlines():
         m = _MAKE_ERR.match(line.strip())
         if m:
-            return m.group(0)
+            return f"{prev}; {m.group(0)}" if prev else m.group(0)
+        if line.strip() and not line.lstrip().startswith(("make", "CC ", "LD ", "AR ")):
+            prev = line.strip()[:300]
+        elif line.strip():
+            prev = ""
     return None

@@ -4,6 +4,7 @@ through it, and its reproducer is exactly the command and environment that ran.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,13 +13,16 @@ from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
 from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
 from arena_patches.core.model import RunRecord
-from arena_patches.core.paths import ccache_dir, write_own
+from arena_patches.core.paths import ccache_dir, read_regular, write_own
 from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.core.sandbox import Sandbox, around
 
 # The kernel's Makefile unexports LC_ALL, so LANG and the LC_ categories are set too:
 # compiler messages then use plain quotes whatever the user's locale.
 C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
+CONFIG_STAMP = ".arena-patches-config"  # the config's key, written once the config is made
+BUILT_STAMP = ".arena-patches-built"  # what O= holds: written after a build, removed before any make
 
 
 def make_env(root: Path) -> dict[str, str]:
@@ -58,18 +62,28 @@ class BuildDir:
     jobs: int = 2
     w1: bool = False
     runner: Runner = field(default=DEFAULT, compare=False)
+    # every state built from scratch (O= emptied but for its config), as a check on the
+    # incremental builds: the cells must be the same
+    scratch: bool = False
     sparse: bool = False  # the checks' sparse rides on this directory's builds (checker_argv)
 
     @classmethod
     def at(cls, root: Path, target: Target, toolchain: str | None, config: BuildConfig, jobs: int,
            w1: bool = False, separate: bool = False, runner: Runner = DEFAULT,
-           sparse: bool = False) -> "BuildDir":
+           scratch: bool = False, sparse: bool = False) -> "BuildDir":
         """The directory for (target, toolchain, config) under the work dir `root`;
         `config` already made for the target (BuildConfig.for_target)."""
         tc = target.toolchain(toolchain)
         name, suffix = placement("build", target.name, separate)
         out = root / "builds" / f"{target.name}-{tc.name}-{config.name}-{config.key}{suffix}"
-        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, sparse)
+        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, scratch, sparse)
+
+    def empty(self) -> None:
+        """O= as a cold build finds it: everything gone but the config and its stamp."""
+        for p in self.out.iterdir():
+            if p.name in (".config", CONFIG_STAMP):
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     @property
     def env(self) -> dict[str, str]:
@@ -85,32 +99,64 @@ class BuildDir:
         return make_argv(self.target, self.toolchain, self.source, self.out, goals, self.jobs,
                          {"W": "1"} if self.w1 else None)
 
+    def sandbox(self, readonly: tuple[str | Path, ...] = ()) -> Sandbox:
+        """Where the tree's code runs (core/sandbox.py): nothing writable but the worktree,
+        the O= dir and the ccache dir; `readonly`: more paths it may read."""
+        return around((self.source, self.out, ccache_dir()), readonly,
+                      planned=(self.source, self.root / "repo.git"))
+
+    def run(self, argv: list[str], timeout: float, readonly: tuple[str | Path, ...] = (),
+            cwd: Path | None = None) -> RunRecord:
+        """Run the tree's own code (make, scripts/checkpatch.pl, kernel-doc, a checker) in
+        this directory's sandbox, under the environment of its builds: the one call."""
+        return self.runner.run(argv, cwd=cwd, env=self.env, timeout=timeout, sandbox=self.sandbox(readonly))
+
     def checker_goals(self, objs: list[str]) -> list[str]:
         """sparse on objects just compiled: C=2 runs the checker alone, no compile again."""
         return ["C=2", "CHECK=sparse", *objs]
 
     def make(self, goals: list[str], timeout: float) -> RunRecord:
-        return self.runner.run(self.argv(goals), env=self.env, timeout=timeout)
+        # any make may change what O= holds: the stamp saying what it holds goes first
+        (self.out / BUILT_STAMP).unlink(missing_ok=True)
+        return self.run(self.argv(goals), timeout)
+
+    def holds(self, what: str) -> bool:
+        """O= holds the finished build `what` (mark()ed after it, no make since)."""
+        try:
+            return (self.out / BUILT_STAMP).read_text() == what
+        except OSError:
+            return False
+
+    def mark(self, what: str) -> None:
+        write_own(self.out / BUILT_STAMP, what.encode())
 
     def command(self, goals: list[str]) -> str:
-        """`make` for these goals under the environment it runs with, pasteable into a shell."""
-        return shell_line(["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)])
+        """`make` for these goals under the environment it runs with, pasteable into a
+        shell; inside the same bwrap sandbox when the run had one."""
+        line = ["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)]
+        return shell_line(self.runner.confined(line, self.sandbox()))
 
     def reproducer(self, commit: str, goals: tuple[str, ...] = ("vmlinux",)) -> str:
         """The build as it ran: the checkout, then `make` under the same environment."""
         return shell_line(["git", "-C", str(self.source), "checkout", "-q", "--detach", commit]) + \
             " && " + self.command(list(goals))
 
+    def configured(self) -> bool:
+        """The config this directory stands for is made (a stamp holds its key)."""
+        stamp = self.out / CONFIG_STAMP
+        return stamp.exists() and stamp.read_text() == self.config.key and (self.out / ".config").exists()
+
     def ensure_config(self) -> None:
-        """The config this directory stands for, made once (a stamp holds its key)."""
-        stamp = self.out / ".arena-patches-config"
-        if stamp.exists() and stamp.read_text() == self.config.key and (self.out / ".config").exists():
+        """The config this directory stands for, made once."""
+        if self.configured():
             return
+        stamp = self.out / CONFIG_STAMP
         self.out.mkdir(parents=True, exist_ok=True)
         self._config_step(self.config.base)
         cfg = self.out / ".config"
-        # the tool's own writes in the work dir never follow a link planted there
-        write_own(cfg, merge(cfg.read_text(), self.config.fragment).encode())
+        # the tool's own writes in the work dir never follow a link planted there, nor its
+        # reads of what the sandboxed make left (a link to a secret would be merged in)
+        write_own(cfg, merge(read_regular(cfg).decode(errors="replace"), self.config.fragment).encode())
         self._config_step("olddefconfig")
         write_own(stamp, self.config.key.encode())
 
@@ -122,7 +168,7 @@ class BuildDir:
 
     def unmet(self) -> list[str]:
         """The config's options that the made .config does not hold."""
-        return unmet((self.out / ".config").read_text(), self.config.fragment)
+        return unmet(read_regular(self.out / ".config").decode(errors="replace"), self.config.fragment)
 
 
 def ccache_counts(runner: Runner = DEFAULT) -> tuple[int, int]:

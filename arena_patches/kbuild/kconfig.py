@@ -17,14 +17,28 @@ _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
+# What a kernel needs to boot the probe (boot/): KALLSYMS, the verifier finds a kfunc's
+# address by name; NET, BPF_PROG_TEST_RUN for syscall programs lives in net/bpf/test_run.c
+# and socket filters (the non-sleepable program type) in net/core/filter.c; BTF, kfunc
+# calls name BTF ids. The target's console comes from its [qemu] entry.
+BOOT_KCONFIG = ("CONFIG_PRINTK=y", "CONFIG_TTY=y", "CONFIG_BLK_DEV_INITRD=y", "CONFIG_KALLSYMS=y",
+                "CONFIG_NET=y",
+                "CONFIG_BINFMT_ELF=y", "CONFIG_BPF_JIT_ALWAYS_ON=y",
+                "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y", "CONFIG_DEBUG_INFO_BTF=y")
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     name: str
     base: str  # the make target that makes the starting .config
     fragment: tuple[str, ...]  # CONFIG_X=y / CONFIG_X=n lines merged on top
+    # Targets that are also booted: their build carries what the boot needs, so that one
+    # kernel serves the matrix and the boot (no second, cold build of its own)
+    boots: frozenset[str] = frozenset()
 
     def for_target(self, t: Target, boot: bool = False) -> "BuildConfig":
-        extra = t.kconfig + (t.qemu.kconfig if boot and t.qemu else ())
+        boot = boot or t.name in self.boots
+        extra = t.kconfig + ((*BOOT_KCONFIG, *(t.qemu.kconfig if t.qemu else ())) if boot else ())
         return BuildConfig(self.name, self.base, self.fragment + tuple(extra))
 
     @property

@@ -11,8 +11,9 @@ executor: here, or on Ray.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir, ConfigFailed, ccache_counts, placement
@@ -69,6 +70,9 @@ class BuildStats:
     wall_seconds: float = 0.0
     ccache_hits: int = 0
     ccache_misses: int = 0
+    target: str = ""  # a unit's own stats name its target; the matrix's sum names none
+    units: tuple["BuildStats", ...] = ()  # the matrix's: each target's own, in order
+    sandbox: str = ""  # what make ran in (core.sandbox.Isolation's word)
 
 
 def _cell_maker(target: Target, config: BuildConfig, toolchain: str | None):
@@ -80,8 +84,8 @@ def _cell_maker(target: Target, config: BuildConfig, toolchain: str | None):
 
 
 def _stated(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], stats: BuildStats,
-            prev: CommitState | None = None) -> tuple[CommitState, bool]:
-    st, hit = state_at(bd, wr, commit, objs, prev)
+            prev: CommitState | None = None, ready: Callable[[], None] = lambda: None) -> tuple[CommitState, bool]:
+    st, hit = state_at(bd, wr, commit, objs, prev, ready)
     stats.cached_results += hit
     if not hit:
         stats.compiler_invocations += st.compiles
@@ -92,11 +96,11 @@ def _stated(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], stats: Bui
 def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                  toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                  stats: BuildStats, progress: Progress | None = None,
-                 separate: bool = False, sparse: bool = False) -> list[BuildCell]:
+                 separate: bool = False, scratch: bool = False, sparse: bool = False) -> list[BuildCell]:
     """One target's chains: each version's base, then its patches in turn."""
     cell = _cell_maker(target, config, toolchain)
     bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner,
-                     sparse)
+                     scratch, sparse)
     why = missing_tool(target, bd.toolchain)
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
@@ -104,26 +108,45 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     if first_base is None:
         return []
     cells: list[BuildCell] = []
-    with wr.worktree(bd.worktree, first_base):
-        try:
-            bd.ensure_config()
-        except ConfigFailed as e:
-            return [cell(r.version, p.number, Status.ERROR, detail=f"{e}: {e.output.strip()[-300:]}",
-                         reproduce=e.reproduce) for r in applied for p in r.patches]
-        problems = bd.unmet()
+    with ExitStack() as stack:
+        ready = _Once(lambda: stack.enter_context(wr.worktree(bd.worktree, first_base)))
+        # configured: every state may be in the cache, the worktree is entered at the first
+        # build; else the config is made in the worktree first
+        problems = bd.unmet() if bd.configured() else None
+        if problems is None:
+            ready()
+            try:
+                bd.ensure_config()
+            except ConfigFailed as e:
+                return [cell(r.version, p.number, Status.ERROR, detail=f"{e}: {e.output.strip()[-300:]}",
+                             reproduce=e.reproduce) for r in applied for p in r.patches]
+            problems = bd.unmet()
         for r in applied:
             v = s.version(r.version)
             objs = kernel_objects([path for p in v.patches for path in p.paths]) if v else []
             if progress:
                 progress(f"build {target.name} v{r.version} base")
-            cells += _chain(bd, wr, r, objs, cell, stats, problems, progress)
+            cells += _chain(bd, wr, r, objs, cell, stats, problems, progress, ready)
     return cells
 
 
+class _Once:
+    """Calls `fn` the first time it is called, never again."""
+
+    def __init__(self, fn: Callable[[], object]):
+        self.fn, self.done = fn, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            self.fn()
+
+
 def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, stats: BuildStats,
-           problems: list[str], progress: Progress | None) -> list[BuildCell]:
-    """One version: its base, then each patch judged against its parent."""
-    before, _ = _stated(bd, wr, r.base, objs, stats)
+           problems: list[str], progress: Progress | None, ready: Callable[[], None]) -> list[BuildCell]:
+    """One version: its base, then each patch judged against its parent. `ready()` makes
+    the worktree ready before the first state that is not in the cache."""
+    before, _ = _stated(bd, wr, r.base, objs, stats, None, ready)
     last_built = before
     base_broken = None if before.ok else (
         f"the base {r.base[:12]} does not build for {bd.target.name}: {before.failure}")
@@ -145,7 +168,7 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
             continue
         if progress:
             progress(f"build {bd.target.name} v{r.version} {p.number}/{len(r.patches)}")
-        after, hit = _stated(bd, wr, p.commit, objs, stats, before)
+        after, hit = _stated(bd, wr, p.commit, objs, stats, before, ready)
         status, errors, inherited, new_w = judge(before, after, last_built)
         detail = after.failure if status is Status.FAIL and not errors and not inherited else ""
         if after.timed_out:
@@ -176,8 +199,8 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     why = missing_tool(target, bd.toolchain)
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(None, None, Status.ERROR, commit, detail=why)
-    repro = bd.reproducer(commit)
     with wr.worktree(bd.worktree, commit):
+        repro = bd.reproducer(commit)  # with the worktree there: its git dirs are in the sandbox
         try:
             bd.ensure_config()
         except ConfigFailed as e:
@@ -200,8 +223,9 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
 def _tree_unit(wr: WorkRepo, commit: str, target: Target, toolchain: str | None, config: BuildConfig,
                jobs: int, w1: bool, progress: Progress | None = None,
                separate: bool = False) -> tuple[list[BuildCell], BuildStats]:
-    stats = BuildStats()
-    return [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress, separate)], stats
+    with _unit_stats(target) as stats:
+        cells = [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress, separate)]
+    return cells, stats
 
 
 def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str | None,
@@ -219,19 +243,33 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
 
 def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
-                progress: Progress | None = None,
-                separate: bool = False, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
+                progress: Progress | None = None, separate: bool = False,
+                scratch: bool = False, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
     """One unit of the matrix (executor.py): a target's chains."""
-    stats = BuildStats()
-    return build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate,
-                        sparse), stats
+    with _unit_stats(target) as stats:
+        cells = build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate,
+                             scratch, sparse)
+    return cells, stats
+
+
+@contextmanager
+def _unit_stats(target: Target) -> Iterator[BuildStats]:
+    """A unit's own stats: its wall time and the ccache counts around it (a unit runs
+    alone in its process, so the counts are its own when units run one after the other)."""
+    stats = BuildStats(target=target.name)
+    start, (h0, m0) = time.monotonic(), ccache_counts()
+    yield stats
+    h1, m1 = ccache_counts()
+    stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
+    stats.wall_seconds = time.monotonic() - start
 
 
 def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], targets: list[Target],
                  toolchain: str | None, config: BuildConfig, jobs: int = 2, w1: bool = False,
-                 progress: Progress | None = None,
-                 executor=None, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
-    """`sparse`: the checks' sparse rides on the first target's builds (one arch, as NIPA)."""
+                 progress: Progress | None = None, executor=None,
+                 scratch: bool = False, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
+    """`scratch`: each state built cold (BuildDir.scratch), not on the state before it.
+    `sparse`: the checks' sparse rides on the first target's builds (one arch, as NIPA)."""
     def lost(t: Target, why: str) -> list[BuildCell]:
         tc = t.toolchain(toolchain)
         return [BuildCell(r.version, p.number, t.name, config.name, tc.name, Status.ERROR, p.commit,
@@ -240,7 +278,7 @@ def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
         progress = Steps(progress, len(targets) * sum(len(r.patches) for r in applied))
     return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
                    lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None,
-                                    not here, sparse and t is targets[0]),
+                                    not here, scratch, sparse and t is targets[0]),
                    lost, progress)
 
 
@@ -249,7 +287,8 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
     """One unit per target on the executor (executor.py); the units' stats summed, ccache
     counted around the whole; a lost unit's cells are `error` with the reason."""
     ex = executor or LocalExecutor()
-    stats = BuildStats()
+    wr.runner.require_sandbox()  # refused here, before any build, when it cannot be had
+    stats = BuildStats(sandbox=wr.runner.isolation.value)
     start = time.monotonic()
     h0, m0 = ccache_counts()
     here = isinstance(ex, LocalExecutor)
@@ -257,17 +296,21 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
         for t in targets:  # made here, one at a time: units only check them out
             wr.prepare_worktree(placement("build", t.name, True)[0], first_rev)
     cells: list[BuildCell] = []
+    units: list[BuildStats] = []
     answers = ex.map(fn, [unit(t, here) for t in targets], [f"build {t.name}" for t in targets], progress)
     for t, got in zip(targets, answers):
         if isinstance(got, UnitLost):
             cells += lost(t, f"{got.label}: {got.reason}")
+            units.append(BuildStats(target=t.name))
             continue
         unit_cells, unit_stats = got
         cells += unit_cells
+        units.append(unit_stats)
         stats.compiler_invocations += unit_stats.compiler_invocations
         stats.cached_results += unit_stats.cached_results
         stats.built_states += unit_stats.built_states
     h1, m1 = ccache_counts()
     stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
     stats.wall_seconds = time.monotonic() - start
+    stats.units = tuple(units)
     return cells, stats

@@ -13,8 +13,10 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir
@@ -60,12 +62,18 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     # ccache's base_dir makes the compiler see paths relative to the O= dir
     roots = [str(bd.source), os.path.realpath(bd.source), os.path.relpath(bd.source, bd.out)]
     start = time.monotonic()
+    if bd.scratch:
+        bd.empty()
     r = bd.make(["vmlinux"], COLD_TIMEOUT)
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
     warnings: list[dg.Diagnostic] = []
     not_built, again = [], []
     for obj in objs:
+        if not (bd.source / (obj[:-2] + ".c")).exists():
+            # deleted at this state: nothing to compile, and its object left in O= by an
+            # earlier state (vmlinux no longer links it) must not be taken for a build
+            continue
         built = bd.out / obj
         if ok and not built.exists():
             not_built.append(obj[:-2] + ".c")  # vmlinux linked without it: not in this config
@@ -75,10 +83,10 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
             # when vmlinux did not build, the parent's answer says whether it belongs.
             not_built.append(obj[:-2] + ".c")
             continue
-        built.unlink(missing_ok=True)  # compile again: a ccache hit replays the diagnostics
         again.append(obj)
     if again:
-        r1 = bd.make(["-k", *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
+        with _same_mtime(bd.out, again):
+            r1 = bd.make(["-k", *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
         logs.append(r1.stdout + r1.stderr)
         ok = ok and r1.returncode == 0
         timed_out = timed_out or r1.timed_out
@@ -96,6 +104,29 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
                        timed_out=timed_out, checker=tuple(_dedupe(checker)))
 
 
+@contextmanager
+def _same_mtime(out: Path, objs: list[str]) -> Iterator[None]:
+    """The objects are removed, to be compiled again (a ccache hit replays the
+    diagnostics); one that comes back byte-identical gets its old mtime back, so that the
+    next make (the boot's image, or a state that changes nothing it depends on) does not
+    relink vmlinux for it."""
+    before = {}
+    for obj in objs:
+        f = out / obj
+        try:
+            before[f] = (f.read_bytes(), f.stat().st_mtime_ns)
+        except OSError:
+            pass
+        f.unlink(missing_ok=True)
+    yield
+    for f, (data, mtime) in before.items():
+        try:
+            if f.read_bytes() == data:
+                os.utime(f, ns=(mtime, mtime))
+        except OSError:
+            pass
+
+
 def _key(bd: BuildDir, tree_id: str, objs: list[str]) -> str:
     h = hashlib.sha256(json.dumps([tree_id, bd.target.name, bd.config.key, bd.toolchain_id, bd.w1,
                                    objs] + (["sparse"] if bd.sparse else [])).encode())
@@ -107,15 +138,16 @@ def state_cache(root: Path) -> JsonCache:
 
 
 def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
-             prev: CommitState | None = None) -> tuple[CommitState, bool]:
-    """The commit's state, from the cache (True) or built in the directory (False). A
-    timed-out build is never cached."""
+             prev: CommitState | None = None, ready=lambda: None) -> tuple[CommitState, bool]:
+    """The commit's state, from the cache (True) or built in the directory (False), after
+    `ready()` has made its worktree ready. A timed-out build is never cached."""
     tree_id = wr.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
     cache = state_cache(wr.root)
     key = _key(bd, tree_id, objs)
     hit = cache.get(key, _load_state)
     if hit is not None:
         return hit, True
+    ready()
     git(wr.runner, bd.source, "checkout", "--quiet", "--detach", "--force", commit)
     st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
     if not st.timed_out:

@@ -22,7 +22,12 @@ _V = rf"[vV]?({_N})"
 _ARROW = r"\s*(?:->|-->|→|=>|\.\.|to|-)\s*"
 _HDR_RANGE = re.compile(
     rf"^\s*(?:changes\s+(?:in|from|since|between)?\s*|changelog\s*:?\s*)?{_V}{_ARROW}{_V}\s*:?\s*$", re.I)
-_HDR_SINCE = re.compile(rf"^\s*changes\s+(?:since|from)\s+{_V}\s*:?\s*$", re.I)
+_HDR_SINCE = re.compile(rf"^\s*changes\s+(?:since|from)\s+(?:\(\w+\)\s+)?{_V}(?:\s+of\s+this\s+series)?\s*:?\s*$",
+                        re.I)
+# "V1 -> V2: Simplify how ..." (the first claim on the header's line, more on indented lines)
+_HDR_INLINE = re.compile(rf"^\s*(?:changes\s+)?[vV]({_N}){_ARROW}[vV]({_N})\s*:\s*(\S.*)$", re.I)
+# a link to the earlier version inside a block ("(https://…):", "- Link to v1: https://…")
+_LINK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:link\s+to\s+v\d+\s*:\s*)?\(?<?https?://\S+\s*$", re.I)
 _HDR_IN = re.compile(rf"^\s*changes\s+(?:in|for)\s+{_V}\s*:?\s*$", re.I)
 _HDR_BARE = re.compile(rf"^\s*[vV]({_N})\s*:\s*$")
 _LINK = re.compile(rf"^\s*[vV]({_N})\s*:\s*(?:https?://\S+?/)([^/\s]+@[^/\s]+?)/?\s*$")
@@ -32,6 +37,17 @@ _PATCH_HDR = re.compile(
     rf"^\s*patch(?:es)?\s*\#?({_N}(?:\s*(?:/|,|and|&)\s*{_N})*)\s*:\s*$", re.I)
 _BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*)$")
 _PATCH_IN_TEXT = re.compile(rf"\bpatch(?:es)?\s+#?({_N})(?:\s*(?:/|and|&|,)\s*({_N}))?", re.I)
+_PATCH_K_OF_N = re.compile(rf"\bpatch\s+\(({_N})/\d+\)", re.I)  # "a new patch (1/3)"
+# "No relevant changes since v2, I just rebased to v6.8-rc1.": a changelog in one sentence
+_HDR_SENTENCE = re.compile(rf"^\s*(no\s+(?:relevant\s+|real\s+|code\s+|functional\s+)?changes?\s+(since|in)\s+"
+                           rf"[vV]({_N})\b.*\S)\s*$", re.I)
+_PATCH_INLINE = re.compile(rf"^\s*patch\s*#?({_N})\s*:\s*(\S.*)$", re.I)  # "Patch 1: add a comment"
+_LEAD_IN = re.compile(r"^\s*(?:the\s+)?(?:only\s+)?(?:other\s+)?changes?(?:\s+\w+){0,3}\s*:\s*$", re.I)
+# "Changes since (implicit) v1 of this series\n(https://…/<msgid>):" names the version it means
+_SINCE_LINK = re.compile(rf"changes\s+(?:since|from)\s+(?:\(\w+\)\s+)?[vV]({_N})[^\n]*\n?\s*\(?<?"
+                         r"https?://\S+?/(?:r/)?([^/\s<>()]+@[^/\s<>()]+?)/?\)?:?\s*$", re.I | re.M)
+_LINK_TO = re.compile(rf"^\W*link\s+to\s+[vV]({_N})\s*:\s*<?https?://\S+?/(?:r/)?([^/\s<>]+@[^/\s<>]+?)/?>?\s*$",
+                      re.I)
 _ASKER = re.compile(r"\(([^()]{1,40})\)\s*\.?\s*$")
 _NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*$")
 
@@ -41,6 +57,7 @@ class _Open:
     from_v: int
     to_v: int
     patches: tuple[int, ...] = ()
+    inline: str | None = None  # the claim written on the header's own line
 
 
 def _patch_list(text: str) -> tuple[int, ...]:
@@ -59,6 +76,9 @@ def _asker(text: str) -> tuple[str, str | None]:
 
 
 def _patches_named(text: str) -> tuple[int, ...]:
+    m = _PATCH_K_OF_N.search(text)
+    if m:
+        return (int(m.group(1)),)
     m = _PATCH_IN_TEXT.search(text)
     if not m:
         return ()
@@ -68,6 +88,16 @@ def _patches_named(text: str) -> tuple[int, ...]:
 def _header(line: str, this_version: int | None) -> _Open | None:
     if _LINK.match(line):
         return None
+    m = _HDR_SENTENCE.match(line)
+    if m and this_version:
+        k = int(m.group(3))
+        if m.group(2).lower() == "in" and k == this_version and k > 1:
+            return _Open(k - 1, k, inline=m.group(1))
+        if m.group(2).lower() == "since" and k < this_version:
+            return _Open(k, this_version, inline=m.group(1))
+    m = _HDR_INLINE.match(line)
+    if m and int(m.group(1)) < int(m.group(2)):
+        return _Open(int(m.group(1)), int(m.group(2)), inline=m.group(3).strip())
     m = _HDR_RANGE.match(line)
     if m and re.search(r"[vV]\d|changes|changelog", line, re.I):
         a, b = int(m.group(1)), int(m.group(2))
@@ -83,70 +113,109 @@ def _header(line: str, this_version: int | None) -> _Open | None:
 
 
 def links(text: str, cited_in: str) -> list[VersionLink]:
+    """A text's links to earlier versions: "v1: https://…/<msgid>/", b4's "Link to v1: …",
+    and a "Changes since v1 (https://…/<msgid>):" header."""
     out = []
     for line in text.splitlines():
-        m = _LINK.match(line)
+        m = _LINK.match(line) or _LINK_TO.match(line)
         if m:
             out.append(VersionLink(int(m.group(1)), m.group(2), cited_in))
+    out += [VersionLink(int(m.group(1)), m.group(2), cited_in) for m in _SINCE_LINK.finditer(text)]
     return out
+
+
+_STAT = re.compile(r"^\s*(\S.*\S)\s+\|\s+(\d+|Bin)|^\s*\d+ files? changed|^diff --git ")
+
+
+def notes(body: str) -> str:
+    """A patch mail's notes: what its author wrote between the "---" and the diffstat."""
+    lines = body.replace("\r", "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "---"), None)
+    if start is None:
+        return ""
+    out = []
+    for line in lines[start + 1:]:
+        if _STAT.match(line):
+            break
+        out.append(line)
+    return "\n".join(out).strip("\n")
+
+
+class _Reader:
+    """One text's changelog blocks, line by line: a header opens a block, bullets (or
+    "Patch N:" lines, or indented lines) in it are claims, prose after it closes it."""
+
+    def __init__(self, source: str, this_version: int | None):
+        self.source, self.this_version = source, this_version
+        self.claims: list[Claim] = []
+        self.block: _Open | None = None
+        self.bullet: list[str] = []
+        self.patches: tuple[int, ...] = ()
+        self.blank_seen = False
+
+    def flush(self) -> None:
+        if self.block and self.bullet:
+            text, who = _asker(" ".join(" ".join(self.bullet).split()))
+            for p in self.patches or _patches_named(text) or (None,):
+                self.claims.append(Claim(self.block.from_v, self.block.to_v, p, text, who, (self.source,)))
+        self.bullet = []
+
+    def start(self, text: str, patches: tuple[int, ...]) -> None:
+        self.flush()
+        self.bullet, self.patches, self.blank_seen = [text], patches, False
+
+    def line(self, line: str) -> None:
+        hdr = _header(line, self.this_version)
+        if hdr:
+            self.flush()
+            self.block, self.blank_seen = hdr, False
+            if hdr.inline:
+                self.start(hdr.inline, ())
+            return
+        if self.block is None or (_LINK_LINE.match(line) and not self.blank_seen):
+            return
+        pi = _PATCH_INLINE.match(line)
+        if pi:  # "Patch 1: add comment wrt. alignment"
+            return self.start(pi.group(2), (int(pi.group(1)),))
+        if _LEAD_IN.match(line) or not line.strip():  # "Only changes are:" opens what follows
+            self.flush()
+            self.blank_seen = not line.strip()
+            return
+        self.in_block(line)
+
+    def in_block(self, line: str) -> None:
+        block = self.block
+        m = _BULLET.match(line)
+        ph = None if m else (_PATCH_HDR_TAG.match(line) or _PATCH_HDR.match(line))
+        if ph:
+            self.flush()
+            block.patches, self.blank_seen = _patch_list(ph.group(1)), False
+        elif m:
+            self.start(m.group(2), block.patches)
+        elif self.bullet and line[:1].isspace() and not block.inline:
+            self.bullet.append(line.strip())  # a wrapped bullet
+        elif block.inline and line[:1].isspace() and not self.blank_seen:
+            self.start(line.strip(), block.patches)  # "V3 -> V4: Move defines up", then one per line
+        elif self.blank_seen or not line[:1].isspace():
+            self.flush()  # prose after the block: the changelog is over
+            self.block = None
+        else:
+            self.bullet, self.patches = [line.strip()], block.patches  # an unbulleted indented line
 
 
 def parse(text: str, source: str, this_version: int | None = None) -> list[Claim]:
     """Every claim in one cover letter or merge message, in order of appearance."""
-    claims: list[Claim] = []
-    block: _Open | None = None
-    bullet: list[str] = []
-    bullet_patches: tuple[int, ...] = ()
-    blank_seen = False
-
-    def flush() -> None:
-        nonlocal bullet
-        if block and bullet:
-            text_, who = _asker(" ".join(" ".join(bullet).split()))
-            named = bullet_patches or _patches_named(text_)
-            for p in named or (None,):
-                claims.append(Claim(block.from_v, block.to_v, p, text_, who, (source,)))
-        bullet = []
-
+    r = _Reader(source, this_version)
     for line in text.splitlines():
-        if line.startswith(">"):
-            continue
-        hdr = _header(line, this_version)
-        if hdr:
-            flush()
-            block, blank_seen = hdr, False
-            continue
-        if block is None:
-            continue
-        if not line.strip():
-            flush()
-            blank_seen = True
-            continue
-        m = _BULLET.match(line)
-        ph = None if m else (_PATCH_HDR_TAG.match(line) or _PATCH_HDR.match(line))
-        if ph:
-            flush()
-            block.patches = _patch_list(ph.group(1))
-            blank_seen = False
-            continue
-        if m:
-            flush()
-            bullet, bullet_patches, blank_seen = [m.group(2)], block.patches, False
-            continue
-        if bullet and line[:1].isspace():
-            bullet.append(line.strip())  # a wrapped bullet
-            continue
-        if blank_seen or not line[:1].isspace():
-            flush()  # prose after the block: the changelog is over
-            block = None
-            continue
-        bullet, bullet_patches = [line.strip()], block.patches  # an unbulleted indented line
-    flush()
-    return claims
+        if not line.startswith(">"):
+            r.line(line)
+    r.flush()
+    return r.claims
 
 
 def _key(c: Claim) -> tuple:
-    return (c.from_version, c.to_version, c.patch, " ".join(c.text.lower().split()))
+    # a later cover repeating a changelog may quote 'ret' where the first said "ret"
+    return (c.from_version, c.to_version, c.patch, " ".join(re.sub(r"[\"'`]", "", c.text.lower()).split()))
 
 
 def merge(claim_lists: list[list[Claim]]) -> list[Claim]:

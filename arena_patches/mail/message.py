@@ -35,9 +35,11 @@ def _msgids(value: str | None) -> list[str]:
 
 
 def looks_like_mail(raw: bytes) -> bool:
-    head = raw.lstrip()[:4096]
-    if not _HEADER_RE.search(head):
+    head = raw.lstrip()[:65536].replace(b"\r\n", b"\n")
+    if not _HEADER_RE.search(head[:4096]):
         return False
+    end = head.find(b"\n\n")
+    head = head[:end] if end > 0 else head[:4096]  # archived mails carry kilobytes of Received:
     lower = head.lower()
     return any(h in lower for h in (b"\nsubject:", b"\nfrom:", b"\nmessage-id:")) or \
         lower.startswith((b"subject:", b"from:", b"message-id:", b"from "))

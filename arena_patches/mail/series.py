@@ -17,7 +17,7 @@ from typing import Iterable
 import unidiff
 from liblore import utils as lu
 
-from arena_patches.mail import changelog
+from arena_patches.mail import changelog, postings
 from arena_patches.core.paths import unquote
 from arena_patches.core.model import (
     Claim,
@@ -103,7 +103,7 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
         author=who, date=m.date, timestamp=m.timestamp, commit_message=message,
         trailers=trailers, diff=diff, files=tuple(files), base_blobs=blobs,
         origin=m.origin, post_blobs=tuple((b, post) for _a, b, _pre, post in _INDEX.findall(diff)
-                                          if set(post) != {"0"})), problems
+                                          if set(post) != {"0"}), notes=changelog.notes(body)), problems
 
 
 class _Classifier:
@@ -195,28 +195,58 @@ def _member_filter(msgs: list[Message], spec: SeriesSpec) -> tuple[set[str], lis
 
 
 def build(msgs: list[Message], spec: SeriesSpec, problems: Iterable[Problem] = (),
-          extra_changelogs: Iterable[tuple[str, str, int | None]] = ()) -> Series:
+          extra_changelogs: Iterable[tuple[str, str, int | None]] = (), pick: str | None = None) -> Series:
     """extra_changelogs: (text, source id, version) of texts that carry a cover letter,
     such as the merge commit of the series in a tree."""
     problems = list(problems)
     members, probs = _member_filter(msgs, spec)
     problems += probs
-    patches, covers, roots, others = _sort([m for m in msgs if m.message_id in members], spec, problems)
-    built, patch_index, authors = _choose(patches, covers, roots, spec, problems)
-    replies = _replies(others, patch_index, _Classifier(spec, authors), problems)
+    pool = [m for m in msgs if m.message_id in members]
+    found, others_found = postings.choose(postings.group(postings.postings(pool, _tag_of(spec))), pick,
+                                          set(spec.all_message_ids()))
+    mine = postings.threads_of(pool, found)
+    members -= {m.message_id for m in pool if m.message_id not in mine}
+    # what the spec's Message-IDs left aside is listed too, with the series it belongs to
+    outside = others_found + [f for f in postings.group(postings.postings(
+        [m for m in msgs if m.message_id not in members], _tag_of(spec))) if f not in others_found]
+    left_out = tuple((m.message_id, postings.why_out(m, outside)) for m in msgs if m.message_id not in mine)
+    patches, covers, roots, others = _sort([m for m in pool if m.message_id in mine], spec, problems, found)
+    built, patch_index, authors = _choose(patches, covers, roots, spec, problems, found)
+    replies = _replies(others, patch_index, _Classifier(spec, authors), problems, found)
     claim_lists: list[list[Claim]] = []
     links: list[VersionLink] = []
-    versions = _versions(built, replies, claim_lists, links)
+    versions = _versions(built, replies, claim_lists, links, found)
+    problems += [Problem(v.cover.origin, f"{v.name}: a cover letter without patches (the source holds "
+                                         f"none of its {v.total})") for v in versions
+                 if v.cover and not v.patches and v.total]
+    claim_lists = postings.resends_once(claim_lists, found)
     for text, source, v in extra_changelogs:
         claim_lists.append(changelog.parse(text, source, v))
         links += changelog.links(text, source)
-    info = SeriesInfo(title=spec.title, list=spec.list, base_tree=spec.base_tree)
+    info = SeriesInfo(title=spec.title or _title_of(versions), list=spec.list, base_tree=spec.base_tree)
     ignored = tuple(sorted(m.message_id for m in msgs if m.message_id not in members))
     return Series(info=info, versions=tuple(versions), claims=tuple(changelog.merge(claim_lists)),
-                  links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored)
+                  links=tuple(dict.fromkeys(links)), problems=tuple(problems), ignored=ignored,
+                  left_out=left_out)
 
 
-def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem]):
+def _tag_of(spec: SeriesSpec):
+    def tag(m: Message) -> int:
+        if not m.revision_inferred:
+            return m.revision
+        return spec.version_of_msgid(_root(m)) or spec.version_of_msgid(m.message_id) or 1
+    return tag
+
+
+def _title_of(versions: list[Version]) -> str:
+    """A series no spec names is called by its newest cover's title, else its first patch's."""
+    for v in reversed(versions):
+        if v.cover:
+            return v.cover.subject
+    return next((v.patches[0].subject for v in reversed(versions) if v.patches), "")
+
+
+def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem], found: postings.Found):
     """The series' messages by version: patches by number (resends together), cover
     letters, the threads' roots, and everything else (replies)."""
     patches: dict[int, dict[int, list[Message]]] = defaultdict(lambda: defaultdict(list))
@@ -224,9 +254,7 @@ def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem]):
     roots: dict[int, set[str]] = defaultdict(set)
     others: list[Message] = []
     for m in msgs:
-        version = m.revision
-        if m.revision_inferred:
-            version = spec.version_of_msgid(_root(m)) or spec.version_of_msgid(m.message_id) or 1
+        version = found.number_of(m.message_id) or _tag_of(spec)(m)
         if _is_cover(m):
             covers[version].append(m)
             if m.has_diff:
@@ -243,13 +271,14 @@ def _sort(msgs: list[Message], spec: SeriesSpec, problems: list[Problem]):
     return patches, covers, roots, others
 
 
-def _choose(patches, covers, roots, spec: SeriesSpec, problems: list[Problem]):
+def _choose(patches, covers, roots, spec: SeriesSpec, problems: list[Problem], found: postings.Found):
     """Per version: the newest cover letter, the newest send of each patch (the others are
     its resends), the count, the cover's Message-ID; and where each message belongs."""
     patch_index: dict[str, tuple[int, int | None]] = {}
     authors: list[Person] = []
     built: dict[int, tuple] = {}
-    for v in sorted(set(patches) | set(covers) | {vs.version for vs in spec.versions}):
+    named = {vs.version for vs in spec.versions} if list(found.numbers) == [p.tag for p in found.postings] else set()
+    for v in sorted(set(patches) | set(covers) | named):
         cover_msg = max(covers.get(v, []), key=lambda m: m.timestamp, default=None)
         chosen: list[Patch] = []
         for k, cands in sorted(patches.get(v, {}).items()):
@@ -263,7 +292,7 @@ def _choose(patches, covers, roots, spec: SeriesSpec, problems: list[Problem]):
             for c in cands:
                 patch_index[c.message_id] = (v, k)
         total = max([p.total for p in chosen] + ([cover_msg.expected] if cover_msg else []), default=0)
-        spec_v = next((x for x in spec.versions if x.version == v), None)
+        spec_v = next((x for x in spec.versions if x.version == v and v in named), None)
         cover_id = cover_msg.message_id if cover_msg else (spec_v.cover if spec_v else None)
         if cover_id is None and len(roots.get(v, ())) == 1:
             only = next(iter(roots[v]))
@@ -275,10 +304,10 @@ def _choose(patches, covers, roots, spec: SeriesSpec, problems: list[Problem]):
 
 
 def _replies(others: list[Message], patch_index: dict, classify: "_Classifier",
-             problems: list[Problem]) -> dict[int, list[Reply]]:
+             problems: list[Problem], found: postings.Found) -> dict[int, list[Reply]]:
     replies: dict[int, list[Reply]] = defaultdict(list)
     for m in sorted(others, key=lambda m: m.timestamp):
-        where = _reply_target(m, patch_index)
+        where = _reply_target(m, patch_index, found)
         if where is None:
             problems.append(Problem(m.origin, f"reply {m.message_id} matches no version of the series"))
             continue
@@ -291,7 +320,7 @@ def _replies(others: list[Message], patch_index: dict, classify: "_Classifier",
     return replies
 
 
-def _versions(built: dict, replies: dict, claim_lists: list, links: list) -> list[Version]:
+def _versions(built: dict, replies: dict, claim_lists: list, links: list, found: postings.Found) -> list[Version]:
     """The versions as the model holds them; their cover letters' claims and links are
     gathered on the way."""
     versions: list[Version] = []
@@ -301,9 +330,16 @@ def _versions(built: dict, replies: dict, claim_lists: list, links: list) -> lis
         if cover_msg:
             cover = Cover(cover_msg.message_id, cover_msg.title, cover_msg.sender,
                           cover_msg.date, cover_msg.body, cover_msg.origin)
-            claim_lists.append(changelog.parse(cover_msg.body, cover_msg.message_id, v))
+            tag = cover_msg.revision if not cover_msg.revision_inferred else v
+            claim_lists.append(postings.remap(changelog.parse(cover_msg.body, cover_msg.message_id, tag),
+                                              found, v))
             links += changelog.links(cover_msg.body, cover_msg.message_id)
             base = _base_commit(cover_msg.body)
+        for p in chosen:
+            tag = _naming(found, v, cover_msg, chosen)["tag"]
+            mine = postings.remap(changelog.parse(p.notes, p.message_id, tag), found, v)
+            claim_lists.append([c for c in (_own_patch(c, p, v, built) for c in mine) if c])
+            links += changelog.links(p.notes, p.message_id)
         base = base or next((b for p in chosen if (b := _base_commit(p.diff))), None)
         present = {p.number for p in chosen}
         if not chosen and not cover_msg and not replies.get(v):
@@ -312,8 +348,28 @@ def _versions(built: dict, replies: dict, claim_lists: list, links: list) -> lis
             version=v, total=total, cover=cover, cover_message_id=cover_id,
             patches=tuple(chosen), missing=tuple(k for k in range(1, total + 1) if k not in present),
             replies=tuple(sorted(replies.get(v, []), key=lambda r: (r.patch or 0, r.timestamp))),
-            base_commit=base))
+            base_commit=base, **_naming(found, v, cover_msg, chosen)))
     return versions
+
+
+def _own_patch(c: Claim, p: Patch, v: int, built: dict) -> Claim | None:
+    """A patch's note is about that patch; an earlier step it repeats is about the patch of
+    the same title in that step's version (None when it had none)."""
+    if c.patch is not None:
+        return c
+    if c.to_version == v:
+        return replace(c, patch=p.number)
+    then = built.get(c.to_version)
+    same = [q.number for q in (then[2] if then else ()) if _same_title(q.subject, p.subject)]
+    return replace(c, patch=same[0]) if same else None
+
+
+def _naming(found: postings.Found, v: int, cover_msg, chosen: list[Patch]) -> dict:
+    i = found.numbers.index(v) if v in found.numbers else None
+    date = cover_msg.date if cover_msg else (min(chosen, key=lambda p: p.timestamp).date if chosen else "")
+    if i is None:
+        return {"tag": v, "label": f"v{v}", "date": date}
+    return {"tag": found.postings[i].tag, "label": found.labels[i], "date": date}
 
 
 def _base_commit(text: str) -> str | None:
@@ -321,7 +377,7 @@ def _base_commit(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _reply_target(m: Message, patch_index: dict[str, tuple[int, int | None]]
+def _reply_target(m: Message, patch_index: dict[str, tuple[int, int | None]], found: postings.Found
                   ) -> tuple[int, int | None] | None:
     """The subject tag of a reply names its patch even when the patch mail is missing
     (v1 3/4, v8 4/4); threading names the version when the tag has no vN, and the whole
@@ -331,4 +387,8 @@ def _reply_target(m: Message, patch_index: dict[str, tuple[int, int | None]]
     if m.counters_inferred:
         return known
     version = m.revision if (not m.revision_inferred or known is None) else known[0]
+    if list(found.numbers) != [p.tag for p in found.postings]:  # tags repeat: threading decides
+        version = known[0] if known is not None else found.number_of_tag(m.revision, m.timestamp)
+        if version is None:
+            return None
     return (version, m.counter or None)

@@ -1,4 +1,6 @@
-"""Series specs: one TOML file per series (arena_patches/specs/*.toml, shipped as package data), read into frozen records.
+"""Series specs: one TOML file per series (series/<name>/spec.toml at the top of the
+checkout, shipped in the wheel as arena_patches/_series/<name>/spec.toml), read into
+frozen records.
 
 Only `[series] title` is required, so any series can be described; everything else
 (versions and Message-IDs, merge facts, reviewer classes, and the sections later
@@ -14,8 +16,9 @@ from typing import Any
 
 from arena_patches.core.errors import bad_input
 
-SPEC_DIR = Path(__file__).resolve().parent / "specs"
-DEFAULT_SPEC = "arena-kfuncs"
+# arena_patches/_series is a link to the checkout's series/ and, in a wheel, the copy of it
+SERIES_DIR = Path(__file__).resolve().parent.parent / "_series"
+DEFAULT_SPEC = "arena-kfuncs"  # what library callers get from load(); the CLI chooses by Message-ID
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,35 @@ class SeriesSpec:
         return {m for v in self.versions for m in v.related}
 
 
+def _dirs() -> list[Path]:
+    """Where named series live: ./series (a maintainer's own, drafted there) before the shipped."""
+    local = Path.cwd() / "series"
+    return [local, SERIES_DIR] if local.is_dir() and local.resolve() != SERIES_DIR.resolve() else [SERIES_DIR]
+
+
+def shipped() -> list[str]:
+    """The names of the series under series/."""
+    return sorted({p.parent.name for d in _dirs() for p in d.glob("*/spec.toml")})
+
+
+def path_of(name: str) -> Path:
+    found = [d / name / "spec.toml" for d in _dirs() if (d / name / "spec.toml").is_file()]
+    return found[0] if found else SERIES_DIR / name / "spec.toml"
+
+
 def resolve(spec: str | None) -> Path:
-    """A spec argument is a path to a TOML file or the name of one shipped in arena_patches/specs/."""
+    """A spec argument is a TOML file, a directory holding spec.toml, or the name of a
+    series under series/."""
+    if spec is not None and not spec.strip():
+        raise bad_input("--spec ''", "an empty spec name", f"series shipped: {', '.join(shipped())}; "
+                        "leave --spec out to choose the spec by the mails' Message-IDs")
     name = spec or DEFAULT_SPEC
     p = Path(name)
-    if p.suffix == ".toml" or p.exists():
+    if p.is_dir() and (p / "spec.toml").is_file():
+        return p / "spec.toml"
+    if p.suffix == ".toml" or p.exists() or "/" in name:
         return p
-    return SPEC_DIR / f"{name}.toml"
+    return path_of(name)
 
 
 def load(spec: str | None = None) -> SeriesSpec:
@@ -96,8 +121,7 @@ def load(spec: str | None = None) -> SeriesSpec:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise bad_input(str(path), "no such series spec",
-                        f"specs shipped: {', '.join(sorted(p.stem for p in SPEC_DIR.glob('*.toml')))}")
+        raise bad_input(str(path), "no such series spec", f"series shipped: {', '.join(shipped())}")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise bad_input(str(path), f"not a valid TOML series spec ({e})")
     except RecursionError:  # tomllib recurses per level: the interpreter's depth is the bound
@@ -107,6 +131,22 @@ def load(spec: str | None = None) -> SeriesSpec:
     except OSError as e:  # a directory, unreadable, ...
         raise bad_input(str(path), f"cannot be read as a series spec ({e.strerror or e})")
     return from_dict(data, str(path))
+
+
+def matching(msgids: set[str]) -> SeriesSpec | None:
+    """The shipped spec that names the most of these Message-IDs; None when none names any."""
+    best, hits = None, 0
+    for name in shipped():
+        spec = load(str(path_of(name)))
+        n = len(msgids & set(spec.all_message_ids()))
+        if n > hits:
+            best, hits = spec, n
+    return best
+
+
+def has_boot(spec: SeriesSpec) -> bool:
+    """A boot probe is something a spec names: without [boot], nothing is booted."""
+    return isinstance(spec.raw.get("boot"), dict) and bool(spec.raw["boot"])
 
 
 def _strs(value: Any, what: str, path: str) -> tuple[str, ...]:

@@ -70,7 +70,8 @@ def junit(doc: dict) -> str:
     title = doc["series"]["series"]["title"]
     s = ET.SubElement(root, "testsuite", name=f"{title}: stages")
     for st in doc["stages"]:
-        _case(s, "stages", st["name"], st["status"], st["reason"])
+        _case(s, "stages", st["name"], st["status"],
+              st["reason"] + (f" (sandbox: {st['sandbox']})" if st.get("sandbox") else ""))
     s = ET.SubElement(root, "testsuite", name=f"{title}: apply")
     for v in doc["apply"]["versions"]:
         for p in v["patches"]:

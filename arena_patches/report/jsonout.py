@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from arena_patches.core.model import Claim, Patch, Person, Reply, Series, Version
+from arena_patches.core.verdicts import ClaimVerdict
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.report import checks as report_checks
 
@@ -48,7 +49,8 @@ def version(v: Version) -> dict[str, Any]:
         pats.append(patch(p) if p else {"number": k, "present": False, "message_id": None,
                                          "subject": None, "files": []})
     return {
-        "version": v.version, "total": v.total,
+        "version": v.version, "label": v.name, "tag": v.tag if v.tag is not None else v.version,
+        "date": v.date or None, "total": v.total,
         "cover": {"present": v.cover is not None, "message_id": v.cover_message_id,
                   "subject": v.cover.subject if v.cover else None,
                   "date": v.cover.date if v.cover else None},
@@ -65,7 +67,8 @@ def series(s: Series) -> dict[str, Any]:
         "links": [{"version": l.version, "message_id": l.message_id, "cited_in": l.cited_in}
                   for l in s.links],
         "problems": [{"origin": p.origin, "message": p.message} for p in s.problems],
-        "ignored_message_ids": list(s.ignored)}
+        "ignored_message_ids": list(s.ignored),
+        "left_out": [{"message_id": m, "why": why} for m, why in s.left_out]}
 
 
 def text(doc: dict[str, Any], encoding: str = "utf-8") -> str:
@@ -114,7 +117,8 @@ def build_results(cells, stats) -> dict[str, Any]:
         "stats": {"compiler_invocations": stats.compiler_invocations,
                   "cached_results": stats.cached_results, "built_states": stats.built_states,
                   "ccache_hits": stats.ccache_hits, "ccache_misses": stats.ccache_misses,
-                  "wall_seconds": round(stats.wall_seconds, 2)}}
+                  "wall_seconds": round(stats.wall_seconds, 2)},
+        "sandbox": stats.sandbox or None}
 
 
 def boot_results(results) -> dict[str, Any]:
@@ -125,12 +129,25 @@ def boot_results(results) -> dict[str, Any]:
                      for f in r.findings],
         "mismatches": list(r.mismatches), "boot_seconds": round(r.boot_seconds, 2),
         "build_seconds": round(r.build_seconds, 2), "reproduce": r.reproduce,
-        "detail": r.detail} for r in results]}
+        "detail": r.detail, "sandbox": r.sandbox or None} for r in results]}
 
 
-def comparisons(comps, reviews) -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "comparisons": [{
+def judged_claim(j) -> dict[str, Any]:
+    return {"version": j.version, "against": j.against, "patch": j.claim.patch, "text": j.claim.text,
+            "kind": j.kind, "verdict": j.verdict.value, "finding": j.verdict.is_finding,
+            "outcome": j.verdict.status.value, "evidence": j.evidence, "asked_by": j.claim.asked_by}
+
+
+def claim_counts(judged) -> dict[str, int]:
+    return {v.value: sum(1 for j in judged if j.verdict is v) for v in ClaimVerdict}
+
+
+def comparisons(comps, reviews, judged=(), status=None, summary: str = "") -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "status": status.value if status else None, "summary": summary,
+            "claims": [judged_claim(j) for j in judged], "claim_counts": claim_counts(judged),
+            "comparisons": [{
         "from": c.from_version, "to": c.to_version,
+        "from_label": c.from_label or f"v{c.from_version}", "to_label": c.to_label or f"v{c.to_version}",
         "patches": [{"number": p.number, "change": p.change.value, "subject": p.subject,
                      "claims": [{"text": x.text, "asked_by": x.asked_by, "patch": x.patch}
                                 for x in p.claims],
@@ -175,15 +192,25 @@ def verification(v) -> dict[str, Any]:
     """verify's one document: every stage's outcome and each stage's own document."""
     return {"schema": SCHEMA_VERSION,
             "status": v.status.value,
-            "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason}
-                       for s in v.stages],
+            "stages": [{"name": s.name, "status": s.status.value, "reason": s.reason,
+                        "sandbox": s.sandbox or None} for s in v.stages],
             "series": series(v.series),
             "apply": apply_results(v.apply),
             "build": build_results(v.build, v.build_stats) if v.build_stats else None,
             "boot": boot_results(v.boot) if v.boot else None,
             "invariants": invariants(v.invariants)["invariants"] if v.invariants else None,
-            "diff": comparisons(v.comparisons, v.reviews),
+            "diff": comparisons(v.comparisons, v.reviews, v.claims,
+                                next((x.status for x in v.stages if x.name == "diff"), None),
+                                next((x.reason for x in v.stages if x.name == "diff"), "")),
+            "timings": timings(v.timings),
             **_checks_of(v)}
+
+
+def timings(rows) -> list[dict[str, Any]]:
+    """Where the time went: a stage's row (target null), then its targets' rows."""
+    return [{"stage": t.stage, "target": t.target, "seconds": round(t.seconds, 2), "builds": t.builds,
+             "cache_hits": t.cache_hits, "ccache_hits": t.ccache_hits, "ccache_misses": t.ccache_misses}
+            for t in rows]
 
 
 def _checks_of(v) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def series_table(s: Series) -> Table:
             else:
                 cells.append("")
         claims = sum(1 for c in s.claims if c.to_version == v.version)
-        t.add_row(f"v{v.version}", "✓" if v.cover else styled(("missing", "red")), *cells,
+        t.add_row(v.name, "✓" if v.cover else styled(("missing", "red")), *cells,
                   str(claims), str(len(v.replies)))
     return t
 
@@ -143,7 +143,8 @@ def print_build(cells, stats, con: Console | None = None) -> None:
         con.print(styled((f"{name} skipped: {why}", "dim")))
     con.print(f"compiler invocations {stats.compiler_invocations}, cached results "
               f"{stats.cached_results}, ccache hits {stats.ccache_hits}/"
-              f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s")
+              f"{stats.ccache_hits + stats.ccache_misses}, {stats.wall_seconds:.1f} s"
+              + (f", sandbox: {stats.sandbox}" if stats.sandbox else ""), markup=False)
 
 
 PROBE_COLUMNS = ("arena_map", "sleepable_kfunc", "nonsleepable_kfunc", "big_alloc")
@@ -162,6 +163,8 @@ def print_boot(results, con: Console | None = None) -> None:
                   *(word[k] for k in PROBE_COLUMNS),
                   f"{r.boot_seconds:.1f}" if r.boot_seconds else "-")
     con.print(t)
+    for word in dict.fromkeys(r.sandbox for r in results if r.sandbox):
+        con.print(f"sandbox: {word}", markup=False)
     for r in results:
         if r.probe and r.probe.get("verifier_log"):
             con.print(f"{r.target}: verifier: {r.probe['verifier_log']}", markup=False)
@@ -174,10 +177,26 @@ def print_boot(results, con: Console | None = None) -> None:
 _FLAG_STYLE = {"ok": "green", "undocumented": "yellow", "claim-without-change": "yellow", "n/a": "dim"}
 
 
-def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool = False) -> None:
+def print_claims(judged, con: Console) -> None:
+    t = Table(title="changelog claims, judged on the mails")
+    for col in ("version", "patch", "kind", "verdict", "claim", "evidence"):
+        t.add_column(col)
+    style = {"holds": "green", "contradicted": "red", "unjudged": "dim"}
+    for j in judged:
+        t.add_row(j.version, str(j.claim.patch or "-"), j.kind, styled((j.verdict.value, style[j.verdict.value])),
+                  j.claim.text[:90], j.evidence[:120])
+    con.print(t)
+
+
+def print_diff(comps, reviews, con: Console | None = None, show_interdiff: bool = False,
+               judged=(), summary=None) -> None:
     con = con or console()
+    if judged:
+        print_claims(judged, con)
+    if summary:
+        con.print(f"diff: {summary[0].value}: {summary[1]}", markup=False)
     for c in comps:
-        t = Table(title=f"v{c.from_version} -> v{c.to_version}")
+        t = Table(title=f"{c.from_label or f'v{c.from_version}'} -> {c.to_label or f'v{c.to_version}'}")
         for col in ("patch", "change", "changelog", "claims"):
             t.add_column(col)
         for p in c.patches:
@@ -268,7 +287,24 @@ def print_verification(v, con: Console | None = None) -> None:
     if v.comparisons or v.reviews:
         print_diff(v.comparisons, v.reviews, con)
     for s in v.stages:
-        con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"))
+        con.print(styled((f"{s.status.value:5}", s.status.style), f" {s.name}: {s.reason}"
+                         + (f" (sandbox: {s.sandbox})" if s.sandbox else "")))
+    if v.timings:
+        print_timings(v.timings, con)
+
+
+def print_timings(rows, con: Console | None = None) -> None:
+    """Where the time went: each stage, and under the build and boot stages each target."""
+    con = con or console()
+    t = Table(title="where the time went")
+    for name in ("stage", "seconds", "builds run", "cache hits", "ccache hits/misses"):
+        t.add_column(name, justify="left" if name == "stage" else "right")
+    for r in rows:
+        cc = "" if r.ccache_hits is None else f"{r.ccache_hits}/{r.ccache_misses}"
+        t.add_row(r.stage if r.target is None else f"  {r.target}", f"{r.seconds:.1f}",
+                  str(r.builds), str(r.cache_hits), cc)
+    t.add_row("total", f"{sum(r.seconds for r in rows if r.target is None):.1f}", "", "", "")
+    con.print(t)
 
 
 def print_checks(rs, con: Console | None = None) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from arena_patches.core.model import Claim, Patch, Series, Version
 from arena_patches.core.runner import DEFAULT, Runner
+from arena_patches.review.claims import draft
 
 
 class Change(str, enum.Enum):
@@ -45,6 +46,8 @@ class Comparison:
     to_version: int
     patches: tuple[PatchComparison, ...]
     series_claims: tuple[Claim, ...]  # claims that name no patch
+    from_label: str = ""  # "v2#2" where two postings share a tag
+    to_label: str = ""
 
 
 # ---------------------------------------------------------------- patch identity
@@ -151,6 +154,7 @@ def _added_removed(idiff: str) -> str:
     return "\n".join(l for l in idiff.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---")))
 
 
+_PLAIN = re.compile(r"\b[A-Za-z][A-Za-z0-9_-]*[-_][A-Za-z0-9_-]+\b|\b[A-Za-z]{6,}\b")
 _PATCH_REF = re.compile(r"\bpatch(?:es)?\s+(\d+)", re.I)
 
 
@@ -162,7 +166,7 @@ def _body_lines(p: Patch, sign: str) -> list[str]:
 
 def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comparison:
     a, b = s.version(a_num), s.version(b_num)
-    claims = [c for c in s.claims if c.from_version == a_num and c.to_version == b_num]
+    claims = claims_between(s, a_num, b_num)
     if a is None or b is None:
         return Comparison(a_num, b_num, (), tuple(c for c in claims if c.patch is None))
     rows = []
@@ -208,10 +212,14 @@ def compare(s: Series, a_num: int, b_num: int, runner: Runner = DEFAULT) -> Comp
             flag, reason = _explain(k, cl, claims, changed, pairs.get(k, (None, None)), rebased)
         elif change is Change.UNCHANGED:
             flag = Flag.CLAIM_WITHOUT_CHANGE if cl else Flag.NA
+        elif change is Change.ADDED:
+            flag, reason = _explain_added(k, cl, claims)
         else:
             flag = Flag.NA
+        if flag is not Flag.UNDOCUMENTED and change in (Change.CHANGED, Change.UNCHANGED):
+            flag, reason = _trailers(pairs.get(k, (None, None)), claims, flag, reason)
         out.append(PatchComparison(k, change, subject, cl, flag, idiff, ids, reason))
-    return Comparison(a_num, b_num, tuple(out), tuple(series_wide))
+    return Comparison(a_num, b_num, tuple(out), tuple(series_wide), a.name, b.name)
 
 
 def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, rebased: bool) -> tuple[Flag, str]:
@@ -230,6 +238,13 @@ def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, reb
         return Flag.OK, f"a series-wide claim names what it changes: {unnumbered[0].text}"
     if rebased:
         return Flag.OK, "the changelog says the series was rebased"
+    # a series-wide claim in plain words ("Fixed clock-names DT property restrictions")
+    # whose words are in this patch's interdiff
+    changed_text = changed.get(k, "").lower()  # its interdiff, the lines around the change too
+    worded = [c for c in claims if c.patch is None and any(
+        w.lower() in changed_text for w in _PLAIN.findall(c.text) if w.lower() not in _STOP)]
+    if worded:
+        return Flag.OK, f"a series-wide claim's words are in its change: {worded[0].text}"
     # a claim placed on another patch that names what this patch touches (its functions)
     touched = pb.diff if pb is not None else ""
     elsewhere = [c for c in claims if c.patch is not None and c.patch != k
@@ -239,6 +254,40 @@ def _explain(k: int, cl: tuple, claims: list, changed: dict[int, str], pair, reb
         return Flag.UNDOCUMENTED, (f"no claim for patch {k}; the changelog places claims about what "
                                    f"it changes on another patch ({where})")
     return Flag.UNDOCUMENTED, "no changelog claim accounts for it"
+
+
+def claims_between(s: Series, a_num: int, b_num: int) -> list[Claim]:
+    """The claims of every step from version a to version b (v2..v4: v2->v3 and v3->v4)."""
+    order = [v.version for v in s.versions]
+    pos = {n: i for i, n in enumerate(order)}
+    if a_num not in pos or b_num not in pos:
+        return [c for c in s.claims if c.from_version == a_num and c.to_version == b_num]
+    return [c for c in s.claims if c.from_version in pos and c.to_version in pos
+            and pos[a_num] <= pos[c.from_version] and pos[c.to_version] <= pos[b_num]]
+
+
+def _explain_added(k: int, cl: tuple, claims: list) -> tuple[Flag, str]:
+    if cl:
+        return Flag.OK, f"claimed for patch {k}: {cl[0].text}"
+    told = [c for c in claims if draft(c.text)[0] in ("patch-added", "patch-split")]
+    if told:
+        return Flag.OK, f"the changelog says a patch was added: {told[0].text}"
+    return Flag.UNDOCUMENTED, "a new patch the changelog never names"
+
+
+def _trailers(pair, claims: list, flag: Flag, reason: str) -> tuple[Flag, str]:
+    """Trailers that appeared or went away are a change too; a claim of kind trailers
+    accounts for them."""
+    pa, pb = pair
+    if pa is None or pb is None:
+        return flag, reason
+    came = [f"{k}: {v}" for k, v in pb.trailers if (k, v) not in pa.trailers]
+    went = [f"{k}: {v}" for k, v in pa.trailers if (k, v) not in pb.trailers]
+    if not (came or went) or any(draft(c.text)[0] == "trailers" for c in claims):
+        return flag, reason
+    said = "; ".join(([f"trailers appeared: {', '.join(came)}"] if came else [])
+                     + ([f"trailers went away: {', '.join(went)}"] if went else []))
+    return Flag.UNDOCUMENTED, said + " (no changelog claim names them)"
 
 
 def consecutive(s: Series) -> list[tuple[int, int]]:

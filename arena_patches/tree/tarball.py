@@ -12,11 +12,28 @@ import tarfile
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from arena_patches.core.cache import JsonCache
 from arena_patches.core.errors import InfraError, bad_input
+from arena_patches.core.paths import cache_root
 from arena_patches.core.runner import DEFAULT, Runner
 from arena_patches.tree.repo import GIT_ENV, remove_tree, git
 
 _VERSION_RE = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
+
+
+def _digest(path: Path) -> str:
+    """The tarball's sha256, remembered by what stat says of the file (size, times, inode:
+    the change time moves with any write), so that a re-run does not read 150 MB again."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+                         .encode()).hexdigest()[:32]
+    cache = JsonCache(cache_root() / "tarball-digests")
+    hit = cache.get(key, lambda x: x if isinstance(x, str) and len(x) == 64 else None)
+    if hit:
+        return hit
+    digest = _sha256(path)
+    cache.put(key, digest)
+    return digest
 
 
 def _sha256(path: Path) -> str:
@@ -52,7 +69,7 @@ def import_tarball(tarball: str | Path, dest: str | Path, checkout: bool = True,
     if not tarball.is_file():
         raise bad_input(str(tarball), "no such file",
                         "Debian's kernel source: apt-get install linux-source-6.12")
-    digest = _sha256(tarball)
+    digest = _digest(tarball)
     if (dest / ".git").exists() or (dest / "HEAD").exists():
         r = git(runner, dest, "log", "-1", "--format=%H%x00%B", "refs/heads/main", check=False)
         if r.returncode == 0 and f"tarball-sha256: {digest}" in r.stdout:

@@ -6,16 +6,18 @@ can gate on; rendering is report/'s, the exit code core.verdicts'.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
-from dataclasses import dataclass
 
 from arena_patches.checks import registry as checks_registry, run as checks_run, sparse
-from arena_patches.core.model import Series
+from arena_patches.core.model import Series, Timing
 from arena_patches.core.verdicts import BootState, Status, overall
 from arena_patches.invariants import compiled, evaluate, rules
-from arena_patches.review import compare as versions, track
+from arena_patches.mail import spec as spec_mod
+from arena_patches.review import claims as claims_mod, compare as versions, track
 from arena_patches.tree.apply import VersionResult
-from arena_patches.verify import stages
+from arena_patches.verify import stages, timings
+from arena_patches.verify.timings import Clock
 from arena_patches.verify.options import BuildOptions, ChecksOptions, Inputs
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class StageOutcome:
     name: str
     status: Status
     reason: str
+    sandbox: str = ""  # build and boot: what the tree's code ran in (core.sandbox.Isolation)
     mails_only: bool = False  # judged only the mails (as series and diff do): only a fail counts
 
 
@@ -37,6 +40,8 @@ class Verification:
     invariants: tuple = ()
     comparisons: tuple = ()
     reviews: tuple = ()
+    claims: tuple = ()  # review.claims.Judged: every changelog claim judged on the mails
+    timings: tuple[Timing, ...] = ()  # where the time went (timings.py)
     checks: tuple = ()  # checks.registry.CheckResult
 
     @property
@@ -49,16 +54,19 @@ class Verification:
 
 
 def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
-           checks: ChecksOptions = ChecksOptions()) -> Verification:
+           clock: Clock | None = None, checks: ChecksOptions = ChecksOptions()) -> Verification:
+    clock = clock or Clock()
     chosen = checks_registry.select(checks.names, not checks.enabled)
-    spec = stages.load_spec(o.spec)
     outcomes: list[StageOutcome] = []
     applied: tuple[VersionResult, ...] = ()
     with ExitStack() as stack:
-        if progress:
-            progress("reading the series")
-        wr = stages.open_tree(stack, o.tree, o.work_dir)
-        s = stages.load_series(spec, o.source, wr)
+        progress and progress("reading the series")
+        with clock.stage("tree"):
+            wr = stages.open_tree(stack, o.tree, o.work_dir, stages.runner_for(build.sandbox))
+            if wr is not None and (build.enabled or build.boot):
+                wr.runner.require_sandbox()  # refused now, not after the series is applied
+        with clock.stage("series"):
+            spec, s = stages.series_and_spec(o, wr)
         gaps = sum(len(v.missing) for v in s.versions)
         outcomes.append(StageOutcome(
             "series", Status.WARN if gaps or s.problems else Status.PASS,
@@ -67,7 +75,8 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
         if wr is None:
             outcomes.append(StageOutcome("apply", Status.SKIP, "no --tree given"))
         else:
-            applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
+            with clock.stage("apply"):
+                applied = stages.apply_series(s, wr, stages.pick_versions(s, o.version), o.base, progress)
             bad = [f"v{r.version} {p.number}/{len(r.patches)} {p.status.value}"
                    for r in applied for p in r.patches if p.status.is_finding]
             done = sum(1 for r in applied for p in r.patches if p.commit)
@@ -86,21 +95,35 @@ def verify(o: Inputs, build: BuildOptions = BuildOptions(), progress=None,
         elif not build.enabled:
             outcomes.append(StageOutcome("build", Status.SKIP, "--no-build"))
         else:
-            cells, stats = stages.build_series(spec, s, wr, applied, build.targets, build.toolchain,
-                                                 build.config, build.jobs, build.w1, progress,
-                                                 build.executor, sparse.wanted(chosen))
-            outcomes.append(_build_outcome(cells))
-        found = _checks_stage(chosen, s, wr, applied, cells, o, build, outcomes, progress)
-        boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
-        invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
-    comps, reviews = _diff_stage(s, outcomes)
+            with clock.stage("build") as per_target:
+                cells, stats = stages.build_series(
+                    spec, s, wr, applied, build.targets, build.toolchain, build.config, build.jobs, build.w1,
+                    progress, build.executor, stages.boot_names(spec, build.boot_targets) if build.boot else (),
+                    sparse=sparse.wanted(chosen))
+                per_target += timings.build_rows(stats)
+            outcomes.append(replace(_build_outcome(cells), sandbox=wr.runner.isolation.value))
+        found = _checks_stage(chosen, s, wr, applied, cells, o, build, outcomes, progress, clock)
+        with clock.stage("boot") as per_target:
+            boots = _boot_stage(spec, s, wr, applied, build, outcomes, progress)
+            per_target += timings.boot_rows(boots)
+        with clock.stage("invariants"):
+            invs = _invariant_stage(spec, wr, applied, outcomes, s, cells)
+    with clock.stage("diff"):
+        comps, reviews, judged = _diff_stage(s, outcomes)
     return Verification(s, applied, tuple(outcomes), tuple(cells), stats, tuple(boots), tuple(invs),
-                        tuple(comps), tuple(reviews), tuple(found))
+                        tuple(comps), tuple(reviews), tuple(judged), tuple(clock.rows),
+                        tuple(found))
 
 
 def _checks_stage(chosen, s, wr, applied, cells, o: Inputs, build: BuildOptions, outcomes: list,
-                  progress) -> list:
+                  progress, clock: Clock) -> list:
     """The registry's checks on every patch; the stage says what checks_run.outcome says."""
+    with clock.stage("checks"):
+        return _run_checks(chosen, s, wr, applied, cells, o, build, outcomes, progress)
+
+
+def _run_checks(chosen, s, wr, applied, cells, o: Inputs, build: BuildOptions, outcomes: list,
+                progress) -> list:
     if not chosen:
         outcomes.append(StageOutcome("checks", Status.SKIP, "--no-checks"))
         return []
@@ -145,11 +168,13 @@ def _diff_stage(s, outcomes: list):
     undoc = [f"v{c.from_version}->v{c.to_version} {p.number}" for c in comps for p in c.patches
              if p.flag is versions.Flag.UNDOCUMENTED]
     open_reviews = [i for i in reviews if i.addressed is False]
-    word = Status.WARN if undoc or open_reviews else Status.PASS
-    outcomes.append(StageOutcome("diff", word, f"{len(undoc)} undocumented changes"
-                               + (f" ({', '.join(undoc[:6])})" if undoc else "")
+    judged = claims_mod.judge_all(s)
+    word, said = claims_mod.summary(judged, len(undoc))
+    if word is not Status.FAIL and open_reviews:
+        word = Status.WARN
+    outcomes.append(StageOutcome("diff", word, said + (f" ({', '.join(undoc[:6])})" if undoc else "")
                                + f", {len(open_reviews)} reviews not visibly answered"))
-    return comps, reviews
+    return comps, reviews, judged
 
 
 def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progress) -> list:
@@ -159,6 +184,10 @@ def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progre
         return []
     if not opts.boot:
         outcomes.append(StageOutcome("boot", Status.SKIP, "--no-boot"))
+        return []
+    if not spec_mod.has_boot(spec):
+        outcomes.append(StageOutcome("boot", Status.SKIP, "the spec has no [boot]: nothing says "
+                                     "what to probe, so nothing is booted"))
         return []
     newest = next((r for r in reversed(applied) if r.head), None)
     if newest is None:
@@ -172,7 +201,8 @@ def _boot_stage(spec, s, wr, applied, opts: BuildOptions, outcomes: list, progre
         Status.ERROR if bad else Status.SKIP if all(r.status is Status.SKIP for r in results) else Status.PASS
     outcomes.append(StageOutcome("boot", word, "; ".join(bad) or
                                f"v{newest.version} {patch}/{len(newest.patches)} booted on "
-                               + ", ".join(r.target for r in results if r.status is Status.PASS)))
+                               + ", ".join(r.target for r in results if r.status is Status.PASS),
+                               wr.runner.isolation.value))
     return results
 
 

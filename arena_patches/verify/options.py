@@ -17,6 +17,7 @@ class Inputs:
     work_dir: str | None = None
     version: str | None = None  # a number or 'all'; None: the command's default
     base: str | None = None
+    series: str | None = None  # which series of a source holding several (a title's words)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class BuildOptions:
     boot: bool = True
     boot_targets: str | None = None
     executor: Any = None  # core.executor.LocalExecutor (None) or RayExecutor
+    scratch: bool = False  # build: every state cold, not on the one before (a check)
+    sandbox: bool = True  # the tree's code in bwrap (core/sandbox.py); False: --no-sandbox
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class BootOptions:
     state: str | None = None  # before | after; None: before for the tree as is, after for a version
     jobs: int = 2
     executor: Any = None
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class BackportOptions:
     build: bool = False
     targets: str | None = None
     jobs: int = 2
+    sandbox: bool = True
 
 
 @dataclass(frozen=True)

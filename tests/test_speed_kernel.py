@@ -1,0 +1,69 @@
+"""On the real 6.12 kernel: each state built on the one before it gives exactly the cells
+that building every state cold gives (`build --from-scratch`). The cheapest real case
+that holds the hard ones in two patches: a private header of kernel/bpf/ that few files include
+(mmap_unlock_work.h: task_iter.c, and stackmap.c where the config has perf events)
+changed so that the build stops half way (#error), then deleted while its users still
+include it: three states, each built cold once (ccache makes that cheap) and incrementally.
+One target (x86_64, the demo's tinyconfig + BPF)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from arena_patches import cli
+from arena_patches.demo import mkseries, prepare as demo
+from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
+from arena_patches.mail import spec as spec_mod
+from tests.kernel import kernel_tree, work_dir
+
+pytestmark = pytest.mark.integration
+H = "kernel/bpf/mmap_unlock_work.h"
+GUARD = "#define __MMAP_UNLOCK_WORK_H__\n"
+SERIES = VersionSpec(1, (
+    PatchSpec("bpf: mmap_unlock_work.h: break it", "A header change that stops its users half way.",
+              (Edit(H, GUARD, GUARD + "#error half way\n"),)),
+    PatchSpec("bpf: remove mmap_unlock_work.h", "Its users still include it.", (Edit(H, "", "", delete=True),)),
+))
+
+
+# Found by this test on its first run (here, under load, 24 min): built on the broken
+# state before it, the state that deletes the header passes (vmlinux links the
+# task_iter.o compiled at the base), while built cold it fails, as it must ("fatal error:
+# mmap_unlock_work.h: No such file or directory"). Plain make and the fake tree rebuild an
+# object whose deleted header has an empty rule (kbuild's .cmd files give it one), so the
+# cause is in how the real build got there; not found yet. Strict: the day it passes,
+# this mark must go.
+@pytest.mark.xfail(strict=True, reason="incremental build after a failed state misses a deleted header "
+                                       "(a wrong pass); cause not found yet")
+def test_incremental_equals_from_scratch_on_the_real_kernel(tmp_path, capsys):
+    kernel = kernel_tree()
+    src = tmp_path / "mails"
+    mkseries.write(kernel, "HEAD", "bpf: mmap_unlock_work", [SERIES], src, tag="inc")
+    spec = tmp_path / "inc.toml"
+    kconfig = ", ".join(f'"{o}"' for o in spec_mod.load(str(demo.SPEC)).build.kconfig)
+    spec.write_text(f'[series]\ntitle = "bpf: mmap_unlock_work"\n[build]\ntargets = ["x86_64"]\n'
+                    f'kconfig = [{kconfig}]\n')
+    root = work_dir()
+
+    def build(where: str, *extra) -> dict:
+        rc = cli.main(["build", "--spec", str(spec), "--tree", str(kernel), "--source", str(src),
+                       "--work-dir", str(root / where), "--targets", "x86_64",
+                       "--jobs", str(os.cpu_count() or 2), "--json", *extra])
+        doc = json.loads(capsys.readouterr().out)
+        assert rc == 1, doc
+        for cache in (root / where).glob("trees/*/build-cache"):  # the next run builds again
+            shutil.rmtree(cache)
+        return doc
+
+    incremental, scratch = build("speed-incremental"), build("speed-scratch", "--from-scratch")
+    cells = lambda d: [{k: v for k, v in c.items() if k not in ("cached", "seconds", "reproduce")}
+                       for c in d["results"]]
+    assert cells(incremental) == cells(scratch)
+    assert [c["word"] for c in incremental["results"]] == ["fail", "fail"]
+    broken, gone = incremental["results"]
+    assert {(e["file"], e["message"]) for e in broken["errors"]} == {(H, "#error half way")}
+    assert {e["message"] for e in gone["errors"]} == {"mmap_unlock_work.h: No such file or directory"}
+    assert incremental["stats"]["compiler_invocations"] < scratch["stats"]["compiler_invocations"]
