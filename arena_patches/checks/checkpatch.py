@@ -55,8 +55,8 @@ class Checkpatch(Check):
         mail = ctx.work / "mails" / f"v{ctx.version.version}-{ctx.patch.number}.patch"
         mail.parent.mkdir(parents=True, exist_ok=True)
         mail.write_text(mail_text(ctx.patch))
-        rec = ctx.runner.run(["perl", str(scripts / "checkpatch.pl"), *FLAGS, str(mail)],
-                             cwd=scripts.parent, timeout=self.timeout)
+        rec = ctx.run_tree_code(["perl", str(scripts / "checkpatch.pl"), *FLAGS, str(mail)],
+                                scripts.parent, self.timeout)
         timed_out(rec, "checkpatch.pl")
         found = parse(rec.stdout)
         if rec.returncode not in (0, 1) or (rec.returncode == 1 and not found):

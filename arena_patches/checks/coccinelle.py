@@ -110,7 +110,7 @@ class Coccinelle(Check):
         left = deadline - time.monotonic()
         if left <= 0:
             raise Failed(f"coccinelle: over its {self.timeout:.0f} s budget (before {name})")
-        rec = ctx.runner.run([*SPATCH, "--sp-file", str(script), *files], cwd=here, timeout=left)
+        rec = ctx.run_tree_code([*SPATCH, "--sp-file", str(script), *files], here, left)
         if rec.timed_out:
             raise Failed(f"coccinelle: spatch {name} killed at the {self.timeout:.0f} s budget")
         return parse(rec.stdout, name)

@@ -41,7 +41,7 @@ class KernelDoc(Check):
             if not present:
                 said[side] = []
                 continue
-            rec = ctx.runner.run([*argv, "-Wall", "-none", *present], cwd=here / side, timeout=self.timeout)
+            rec = ctx.run_tree_code([*argv, "-Wall", "-none", *present], here / side, self.timeout)
             timed_out(rec, "kernel-doc")
             if rec.returncode < 0 or (rec.returncode and not parse(rec.stderr + rec.stdout)):
                 raise Failed(f"kernel-doc exited {rec.returncode}: {rec.stderr.strip()[-300:]}")

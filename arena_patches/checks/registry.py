@@ -17,6 +17,7 @@ from arena_patches.core.errors import InfraError, UserError
 from arena_patches.core.findings import Finding
 from arena_patches.core.model import Patch, Version
 from arena_patches.core.runner import Runner
+from arena_patches.core.sandbox import around
 from arena_patches.core.verdicts import Status
 from arena_patches.tree.repo import WorkRepo
 
@@ -54,6 +55,14 @@ class PatchContext:
     parent: str | None = None  # the commit under it
     cells: tuple = ()  # the build matrix's cells for this patch (kbuild.matrix.BuildCell)
     w1: bool = False  # the build ran with W=1
+
+    def run_tree_code(self, argv: list[str], cwd: Path, timeout: float):
+        """The base tree's own scripts (checkpatch.pl, kernel-doc, its semantic patches) are
+        code from the tree: run in the sandbox (core/sandbox.py), writing only the checks'
+        scratch directory. PATH is the system's: spatch runs its python3 by name, and a
+        python under the user's home (pyenv) is not in the sandbox."""
+        return self.runner.run(argv, cwd=cwd, timeout=timeout, env={"PATH": "/usr/bin:/bin"},
+                               sandbox=around((self.work,)))
 
     @property
     def where(self) -> str:
