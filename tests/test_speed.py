@@ -43,7 +43,7 @@ def test_timings_say_where_the_time_went_and_a_rerun_builds_nothing(fake, capsys
     assert rc == 0 and [c["word"] for c in doc["build"]["results"]] == ["warn", "pass"]
     rows = doc["timings"]
     stages = [r["stage"] for r in rows if r["target"] is None]
-    assert stages == ["tree", "series", "apply", "build", "boot", "invariants", "diff"]
+    assert stages == ["tree", "series", "apply", "build", "checks", "boot", "invariants", "diff"]
     build = next(r for r in rows if r["stage"] == "build" and r["target"] is None)
     x86 = next(r for r in rows if r["stage"] == "build" and r["target"] == "x86_64")
     # the base and both patches built once each, nothing from the cache; ccache counted
