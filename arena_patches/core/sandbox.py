@@ -90,16 +90,17 @@ def around(writable: Iterable[str | os.PathLike] = (), readonly: Iterable[str | 
 
 
 def _tool_dirs() -> list[str]:
-    """The directories of PATH outside the system's (a cross toolchain in /opt or a home's
-    bin/, a test's fake compilers): make finds its compilers there, read-only. Not "/",
-    not the home itself or a directory above it: a PATH entry must not bring the home."""
+    """The directories of PATH outside the system's and outside the home (a toolchain
+    unpacked in /work/x-tools/bin, a test's fake compilers): make finds its compilers
+    there, read-only. Nothing in or above the home: a PATH entry must not bring the home
+    (and a home's shims, pyenv's, need the rest of it: the system's python3 is used)."""
     home = os.path.realpath(os.path.expanduser("~"))
     out = []
     for d in os.environ.get("PATH", "").split(os.pathsep):
         real = os.path.realpath(d) if os.path.isabs(d) and os.path.isdir(d) else None
         if not real or real == "/" or any(real == s or real.startswith(s + "/") for s in SYSTEM_DIRS):
             continue
-        if home == real or home.startswith(real.rstrip("/") + "/"):
+        if home == real or home.startswith(real.rstrip("/") + "/") or real.startswith(home + "/"):
             continue
         out.append(d)
     return out
