@@ -137,5 +137,9 @@ def test_lost_semicolons_next_to_declaration_macros_sizeof_initialisers_and_attr
     assert cparse.parse(more.replace("b\n", "b;\n")).parse_errors() == [("h", 10, "missing ';'")]
     assert cparse.parse(more.replace("};", "}").replace("b\n", "b;\n").replace("= a\n", "= a;\n")
                         ).parse_errors() == [("<file scope>", 3, "missing ';'")]
+    # a call before a block reads as a nested function (GNU C, never in the kernel)
+    nested = "void k(int *p)\n{\n\tkfree(p[1]);\n\tif (p) {\n\t\tx = 1;\n\t}\n}\n"
+    assert cparse.parse(nested).parse_errors() == []
+    assert cparse.parse(nested.replace("]);", "])")).parse_errors() == [("k", 3, "missing ';'")]
     # a header whose first words are attributes (blanked) is still a function's
     assert cparse.parse(ok.replace("h(l);", "h(l)"), "x.c", d).parse_errors()[0][:2] == ("g", 20)

@@ -36,7 +36,8 @@ _LANGUAGE = Language(tree_sitter_c.language())
 # lost its `;` before `*p = b;`)
 _MACRO_DECL = Query(_LANGUAGE, "(declaration type: (macro_type_specifier) @m) "
                                "(cast_expression type: (type_descriptor type: (struct_specifier) !declarator) @c) "
-                               "(binary_expression [left: (assignment_expression) right: (assignment_expression)] @a)")
+                               "(binary_expression [left: (assignment_expression) right: (assignment_expression)] @a) "
+                               "(compound_statement (function_definition) @f)")
 
 
 @dataclass
@@ -165,12 +166,13 @@ class CFile:
                     out.append(("<file scope>", n.start_point[0] + 1, "missing ';'"))
             stack.extend(c for c in n.children if c.has_error or c.is_missing)
         found = QueryCursor(_MACRO_DECL).captures(self.root)
-        for n in found.get("m", []) + found.get("c", []) + found.get("a", []):
+        for n in found.get("m", []) + found.get("c", []) + found.get("a", []) + found.get("f", []):
             owner = self._owner_of(n)
             if owner is not None and _in_block(n):
                 # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
                 # a macro; in a body that is a call missing its `;`
-                out.append((owner, n.end_point[0] + 1, "missing ';'"))
+                at = n.start_point if n.type == "function_definition" else n.end_point
+                out.append((owner, at[0] + 1, "missing ';'"))
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
         pre = self._without_directives()
