@@ -77,9 +77,9 @@ def test_deleted_semicolons_and_braces_anywhere_are_caught(tree7):
     print(f"deletions (seed 5): {got}")
     assert got[(";", "all")][1] == got[("}", "all")][1] == 150
     assert len({s for k, s in got if s != "all"}) >= 12, got  # returns, calls, members, bodies...
-    # issue 26 asks 97 %: what still slips (README) is mostly file-scope declarations
-    # next to macros and calls a rewrite reads otherwise; measured 95-96 %
-    assert got[(";", "all")][0] / 150 >= 0.95, missed
+    # issue 26: 97 %; measured 98-100 % (seeds 5, 21, 33); what still slips (README): a
+    # statement in an #if branch not judged, `return;` before a call (a void value returned)
+    assert got[(";", "all")][0] / 150 >= 0.97, missed
     assert got[("}", "all")][0] / 150 >= 0.99, missed
 
 

@@ -111,3 +111,35 @@ def test_a_file_scope_declaration_that_lost_its_semicolon():
     body = "#ifdef X\nSYSCALL_DEFINE0(f)\n{\n\tx = 1;\n\treturn 0;\n}\n#endif\n"
     assert cparse.parse(body).parse_errors() == []
     assert cparse.parse(body.replace("x = 1;", "x = 1")).parse_errors() == [("SYSCALL_DEFINE0(f)", 4, "missing ';'")]
+
+
+def test_lost_semicolons_next_to_declaration_macros_sizeof_initialisers_and_attributes():
+    """issue 26: where tree-sitter's recovery hid a deleted `;` on real 7.2 files."""
+    d = dl.from_texts(["#define LIST_HEAD(name) struct list_head name = LIST_HEAD_INIT(name)\n"
+                       "#define DEFINE_SPINLOCK(x) spinlock_t x = __SPIN_LOCK_UNLOCKED(x)\n"
+                       "#define noinline __attribute__((__noinline__))\n"
+                       "#define __lockfunc __attribute__((section(\".spinlock.text\")))\n"], "test")
+    assert {"LIST_HEAD", "DEFINE_SPINLOCK"} <= d.decls  # a typedef'd type makes a declaration too
+    ok = ("static LIST_HEAD(a);\nstatic DEFINE_SPINLOCK(l);\nstatic struct t **p;\n\nstatic bool b;\n"
+          "static const u8 m[] = {\n\t[X_A] = 0,\n};\nstatic int c;\n"
+          "static u64 f(void)\n{\n\tu64 n = sizeof(struct s);\n\n\tn += 1;\n\treturn n;\n}\n"
+          "#ifndef CONFIG_X\nnoinline void __lockfunc g(int *l)\n{\n\th(l);\n}\nEXPORT_SYMBOL(g);\n#endif\n")
+    assert cparse.parse(ok, "x.c", d).parse_errors() == []
+    for lost, line in [("LIST_HEAD(a);", 2), ("SPINLOCK(l);", 3), ("**p;", 5), ("};", 8), ("(struct s);", 12)]:
+        got = cparse.parse(ok.replace(lost, lost[:-1]), "x.c", d).parse_errors()
+        assert got == [("f" if "struct s" in lost else "<file scope>", line, "missing ';'")], lost
+    # a struct that lost its `;` before a directive; a declarator list before a declaration;
+    # an assignment before `*p = x;` (read as `a * (p = x)`)
+    more = "struct s {\n\tint x;\n};\n#define N 1\nstatic int a, b\nstatic int c;\n" \
+        "void h(int *p)\n{\n\tp->n = a\n\t*(p++) = b;\n}\n"
+    assert cparse.parse(more.replace("b\n", "b;\n").replace("= a\n", "= a;\n")).parse_errors() == []
+    assert cparse.parse(more.replace("= a\n", "= a;\n")).parse_errors() == [("<file scope>", 6, "missing ';'")]
+    assert cparse.parse(more.replace("b\n", "b;\n")).parse_errors() == [("h", 10, "missing ';'")]
+    assert cparse.parse(more.replace("};", "}").replace("b\n", "b;\n").replace("= a\n", "= a;\n")
+                        ).parse_errors() == [("<file scope>", 3, "missing ';'")]
+    # a call before a block reads as a nested function (GNU C, never in the kernel)
+    nested = "void k(int *p)\n{\n\tkfree(p[1]);\n\tif (p) {\n\t\tx = 1;\n\t}\n}\n"
+    assert cparse.parse(nested).parse_errors() == []
+    assert cparse.parse(nested.replace("]);", "])")).parse_errors() == [("k", 3, "missing ';'")]
+    # a header whose first words are attributes (blanked) is still a function's
+    assert cparse.parse(ok.replace("h(l);", "h(l)"), "x.c", d).parse_errors()[0][:2] == ("g", 20)

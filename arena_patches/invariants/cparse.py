@@ -21,6 +21,7 @@ from arena_patches.invariants.rewrite import preprocess_counted as _preprocess
 _DIRECTIVE_LINES = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _CAPS_WORD = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+_FUNCTION_HEAD = re.compile(r"^[ \t]*(?!(?:if|for|while|switch)\b)[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", re.M)
 _BTF_FLAGS = re.compile(r"^\s*BTF_ID_FLAGS\(\s*func\s*,\s*(\w+)\s*(?:,\s*([^)]*))?\)", re.M)
 
 
@@ -30,7 +31,13 @@ def _parser() -> Parser:
 
 
 _LANGUAGE = Language(tree_sitter_c.language())
-_MACRO_DECL = Query(_LANGUAGE, "(declaration type: (macro_type_specifier) @m)")
+# (a cast to a struct is no C: `sizeof(struct t)` that lost its `;` reads as sizeof of a cast
+# of the next line; a union cast is GNU C; nor is an assignment to a product: `x = a` that
+# lost its `;` before `*p = b;`)
+_MACRO_DECL = Query(_LANGUAGE, "(declaration type: (macro_type_specifier) @m) "
+                               "(cast_expression type: (type_descriptor type: (struct_specifier) !declarator) @c) "
+                               "(binary_expression [left: (assignment_expression) right: (assignment_expression)] @a) "
+                               "(compound_statement (function_definition) @f)")
 
 
 @dataclass
@@ -51,6 +58,7 @@ class CFile:
     dialect: str = BUILTIN.source  # where the attribute macros came from
     one_branch: int = 0  # #if groups judged on one branch (see cpp.py)
     cache: dict = field(default_factory=dict, repr=False)  # per-file analyses (lock helpers)
+    decls: frozenset[str] = frozenset()  # the dialect's declaration macros (`LIST_HEAD`)
 
     def node_text(self, n: Node) -> str:
         return self.source[n.start_byte:n.end_byte].decode("utf-8", "replace")
@@ -99,16 +107,32 @@ class CFile:
         Only plain declarations: no call, no all-caps word (file-scope macros such as
         `BTF_ID_UNUSED` or `X DEFAULT_INIT;` are not C tree-sitter can read)."""
         decl = n.parent
+        t = decl.child_by_field_name("type")
+        if t is not None and t.type == "macro_type_specifier" and n.start_byte >= t.end_byte and \
+                (n.is_missing or n.start_point[0] > t.end_point[0]) and \
+                self.node_text(t.child_by_field_name("name")) in self.decls:
+            return True  # `static LIST_HEAD(x)`: a macro the tree defines as a declaration
         if n.type == "ERROR":
-            t = decl.child_by_field_name("type")
-            if t is None or t.child_by_field_name("body") is None or n.start_byte < t.end_byte:
+            # the next declaration swallowed: after a struct body, or on a later line than
+            # the declarator it follows (`static struct t **a` / `static bool b;`)
+            prev = n.prev_sibling
+            if t is None or prev is None or n.start_byte < t.end_byte or (
+                    t.child_by_field_name("body") is None and n.end_point[0] <= prev.end_point[0]):
                 return False
         elif not n.is_missing:
             return False
         end = self.source.find(b"\n", n.end_byte)
         text = self.source[decl.start_byte:end if end > 0 else len(self.source)].decode("utf-8", "replace")
-        if n.type == "ERROR":
+        init = decl.child_by_field_name("declarator")
+        value = init.child_by_field_name("value") if init is not None and init.type == "init_declarator" else None
+        if value is not None and value.type == "initializer_list" and n.start_byte >= value.end_byte:
+            # an initialiser's items may be macros (`[X_TT_BK] = 0`): judged are the head and what follows
+            text = self.source[decl.start_byte:value.start_byte].decode("utf-8", "replace") + \
+                self.source[value.end_byte:end if end > 0 else len(self.source)].decode("utf-8", "replace")
+        if n.type == "ERROR" and t.child_by_field_name("body") is not None:
             text = self.node_text(n) + text[text.rfind("\n") + 1:]
+        elif n.type == "ERROR" and sum(c.type == "ERROR" for c in decl.children) > 1:
+            return False  # a declaration tree-sitter could not follow at all
         return "(" not in text and "#" not in text and not _CAPS_WORD.search(text)
 
     def _owner_of(self, n: Node) -> str | None:
@@ -133,7 +157,7 @@ class CFile:
                 owner = self._owner_of(n)
                 if n.is_missing and (owner is not None or n.type == "}" or (
                         n.type == ";" and n.parent is not None and n.parent.type == "declaration"
-                        and self._lost_file_semicolon(n))):
+                        and self._lost_file_semicolon(n)) or _after_struct_body(n)):
                     out.append((owner or "<file scope>", n.start_point[0] + 1, f"missing '{n.type}'"))
                 elif n.type == "ERROR" and owner is not None:
                     out.append((owner, n.start_point[0] + 1, f"cannot parse {self.node_text(n)[:40]!r}"))
@@ -141,16 +165,22 @@ class CFile:
                         and self._lost_file_semicolon(n):
                     out.append(("<file scope>", n.start_point[0] + 1, "missing ';'"))
             stack.extend(c for c in n.children if c.has_error or c.is_missing)
-        for n in QueryCursor(_MACRO_DECL).captures(self.root).get("m", []):
+        found = QueryCursor(_MACRO_DECL).captures(self.root)
+        for n in found.get("m", []) + found.get("c", []) + found.get("a", []) + found.get("f", []):
             owner = self._owner_of(n)
             if owner is not None and _in_block(n):
                 # `lock(flags)\n x = 1;` reads as a declaration of x with a type made by
                 # a macro; in a body that is a call missing its `;`
-                out.append((owner, n.end_point[0] + 1, "missing ';'"))
+                at = n.start_point if n.type == "function_definition" else n.end_point
+                out.append((owner, at[0] + 1, "missing ';'"))
         # an unparsed region can swallow a function whole: compare with what looks like one
         # as parsed (attribute macros and comments gone), without #define bodies
         pre = self._without_directives()
-        expected = set(re.findall(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\n?\{", pre, re.M))
+        # (a header may start with blanked attributes: `noinline void __lockfunc f(...)`, the
+        # file's line starting at its first column)
+        orig: list[str] = []
+        expected = {m.group(1) for m in _FUNCTION_HEAD.finditer(pre) if m.group(1) not in self.functions and (
+            m.group(0)[:1] not in " \t" or _starts_code(self.text, orig, pre.count("\n", 0, m.start())))}
         built = {n for n in expected if n.isupper()}  # `int PRINT_TYPE_FUNC_NAME(s)(...)`: macro-built
         for name in sorted(expected - set(self.functions) - built - {"if", "for", "while", "switch"}):
             line = next((i + 1 for i, l in enumerate(pre.splitlines()) if re.search(rf"\b{name}\s*\(", l)), 0)
@@ -175,6 +205,19 @@ def _unbalanced(code: str) -> list[tuple[str, int, str]]:
         else:
             return [("<file scope>", code.count("\n", 0, m.start()) + 1, "a '}' closes nothing")]
     return [("<file scope>", code.count("\n", 0, opened[0]) + 1 if opened else 0, "a '{' is never closed")]
+
+
+def _after_struct_body(n: Node) -> bool:
+    """`struct s { ... }` at file scope that lost its `;` before what cannot follow it."""
+    prev = n.prev_sibling
+    return n.type == ";" and n.parent is not None and n.parent.type == "translation_unit" and \
+        prev is not None and prev.type in ("struct_specifier", "union_specifier", "enum_specifier") \
+        and prev.child_by_field_name("body") is not None
+
+
+def _starts_code(text: str, lines: list[str], line: int) -> bool:
+    lines += [] if lines else text.split("\n")  # split once, only when a header is indented
+    return line < len(lines) and (lines[line][:1].isalpha() or lines[line][:1] == "_")
 
 
 def _in_block(n: Node) -> bool:
@@ -215,7 +258,7 @@ def _parse(text: str, path: str, dialect: Dialect) -> CFile:
     pre, one_branch = _preprocess(text, dialect)
     src = pre.encode()
     tree = _parser().parse(src)
-    cf = CFile(path, text, src, tree.root_node, dialect=dialect.source, one_branch=one_branch)
+    cf = CFile(path, text, src, tree.root_node, dialect=dialect.source, one_branch=one_branch, decls=dialect.decls)
     stack = [tree.root_node]
     while stack:
         n = stack.pop()

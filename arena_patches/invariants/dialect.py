@@ -203,7 +203,9 @@ def from_defines(defs: dict[str, list[tuple[bool, str]]], source: str,
 
 
 _TYPE_START = re.compile(r"^(?:static\s+|const\s+|extern\s+)*(?:struct|union|enum|unsigned|signed|int|long|"
-                         r"char|short|bool|u8|u16|u32|u64|s8|s16|s32|s64|atomic_t|atomic_long_t)\b")
+                         r"char|short|bool|u8|u16|u32|u64|s8|s16|s32|s64|atomic_t|atomic_long_t)\b"
+                         # a typedef'd type then a name: `spinlock_t x = __SPIN_LOCK_UNLOCKED(x)`
+                         r"|^(?:static\s+|const\s+|extern\s+)*[a-z]\w*_t\s+\w+\s*(?:=|\[|$)")
 
 
 def _shapes(defs: dict[str, list[tuple[bool, str]]], base: "Dialect | None" = None) -> tuple[set[str], set[str]]:

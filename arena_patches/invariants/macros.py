@@ -13,11 +13,11 @@ from arena_patches.invariants.dialect import Dialect
 _ITER_NAME = re.compile(r"\w*for_each\w*|\w*_foreach\w*|scoped_\w+|for_\w+")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 SCOPED = "__scoped_guard"  # what scoped_guard(...) becomes: `if (__scoped_guard(...))`
-_TYPE_ARG = re.compile(r"\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
+_TYPE_ARG = re.compile(r"(?<!sizeof\()(?<!sizeof \()\b(struct|union|enum)\s+(\w+)\s*(?=[,)])")
 # a type passed to a macro: `min_t(unsigned int, a, b)`, `kmalloc_obj(struct x *, n)`
 _TYPE_WORDS = r"(?:unsigned|signed|long|short|int|char|float|double|void|_Bool|bool)"
 _MACRO_TYPE = re.compile(
-    r"(?:(?<=\w\()|(?<=\w \()|(?<=,))(\s*(?:(?:const|volatile)\s+)*"
+    r"(?:(?<!sizeof\()(?<!sizeof \()(?:(?<=\w\()|(?<=\w \())|(?<=,))(\s*(?:(?:const|volatile)\s+)*"
     rf"(?:(?:struct|union|enum)\s+\w+|{_TYPE_WORDS}(?:\s+{_TYPE_WORDS})*|\w+)(?:\s*\*)*\s*)(?=[,)])")
 _ALIGNOF = re.compile(r"\b(?:__alignof__|__alignof|_Alignof|alignof)(?=\s*\()")
 _COMPUTED_GOTO = re.compile(r"\bgoto\s*\*")

@@ -107,12 +107,12 @@ def _disk_dialect(root: Path) -> dl.Dialect:
 
 
 def _dump(d: dl.Dialect) -> dict:
-    return {"schema": 1, "source": d.source, "attrs": sorted(d.attrs), "attr_fns": sorted(d.attr_fns),
+    return {"schema": 2, "source": d.source, "attrs": sorted(d.attrs), "attr_fns": sorted(d.attr_fns),
             "loops": sorted(d.loops), "decls": sorted(d.decls), "caps_attrs": sorted(d.caps_attrs)}
 
 
 def _load(x: dict) -> dl.Dialect:
-    if x.get("schema") != 1:
+    if x.get("schema") != 2:  # 2: typedef'd declaration macros (DEFINE_SPINLOCK)
         raise ValueError("old dialect cache")
     return dl.Dialect(frozenset(x["attrs"]), frozenset(x["attr_fns"]), x["source"], frozenset(x["loops"]),
                       frozenset(x["decls"]), frozenset(x["caps_attrs"]))
