@@ -20,6 +20,7 @@ from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir
+from arena_patches.kbuild.stale import drop_stale
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.verdicts import Severity, Status
 from arena_patches.tree.repo import WorkRepo, git
@@ -149,6 +150,8 @@ def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
         return hit, True
     ready()
     git(wr.runner, bd.source, "checkout", "--quiet", "--detach", "--force", commit)
+    if not bd.scratch:
+        drop_stale(bd, commit)  # make on this kbuild would keep them: see stale.py
     st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
     if not st.timed_out:
         cache.put(key, _dump_state(st))
