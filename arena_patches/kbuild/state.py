@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
-from arena_patches.kbuild.directory import BuildDir
+from arena_patches.kbuild.directory import VMLINUX, BuildDir
 from arena_patches.kbuild.stale import drop_stale
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.verdicts import Severity, Status
@@ -65,7 +65,10 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     start = time.monotonic()
     if bd.scratch:
         bd.empty()
-    r = bd.make(["vmlinux"], COLD_TIMEOUT)
+    # -k: a state's errors are all it has, not those make reached before it stopped; that
+    # depends on -j and on what O= held (a cold build stops at the first broken object, one
+    # on the state before compiles only what changed), and the cells must not
+    r = bd.make(list(VMLINUX), COLD_TIMEOUT)
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
     warnings: list[dg.Diagnostic] = []
