@@ -176,3 +176,29 @@ def test_a_tarball_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
     assert tarball._digest(tb) == first and reads == []  # remembered, not read again
     tb.write_bytes(b"b" * 4096)  # same size, same path: another file
     assert tarball._digest(tb) == "0" * 64 and reads == [tb]
+
+
+def test_a_deleted_header_its_untouched_users_still_include_fails_incrementally_too(tmp_path, monkeypatch, capsys):
+    """No .c file of the version names d.c, so nothing but make's own rules can compile it
+    again: the fake marks every target secondary as kbuild does on make < 4.4.1, where
+    make alone would keep d.o and pass."""
+    fakelinux.on_path(monkeypatch)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    tree = fakelinux.tree(tmp_path / "linux", INC_BASE)
+    src = tmp_path / "mails"
+    gone = VersionSpec(1, (
+        PatchSpec("k: common changes", "", (Edit("include/common.h", "// common\n", "// common!\n"),)),
+        PatchSpec("k: only_d.h gone", "d.c still includes it.", (Edit("include/only_d.h", "", "", delete=True),)),
+    ))
+    mkseries.write(tree, "HEAD", "k: fake", [gone], src, tag="gone")
+    spec = tmp_path / "fake.toml"
+    spec.write_text(SPEC)
+    docs = []
+    for work, extra in (("inc", ()), ("cold", ("--from-scratch",))):
+        rc = cli.main(["build", "--spec", str(spec), "--tree", str(tree), "--source", str(src), "--work-dir",
+                       str(tmp_path / work), "--targets", "x86_64", "--json", *extra])
+        docs.append(json.loads(capsys.readouterr().out))
+        assert rc == 1, docs[-1]
+    for doc in docs:
+        assert [c["word"] for c in doc["results"]] == ["pass", "fail"]
+        assert [e["message"] for e in doc["results"][1]["errors"]] == ["only_d.h: No such file or directory"]

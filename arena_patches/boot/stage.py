@@ -20,6 +20,7 @@ from typing import Callable
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir, ConfigFailed, placement
 from arena_patches.kbuild.kconfig import BuildConfig
+from arena_patches.kbuild.stale import drop_stale
 from arena_patches.kbuild.state import COLD_TIMEOUT
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.executor import LocalExecutor, UnitLost
@@ -171,6 +172,7 @@ def _build_boot_kernel(bd: BuildDir, commit: str, progress) -> tuple[str, str] |
     if progress:
         progress(f"boot {bd.target.name}: building {bd.target.image}")
     goals = (bd.target.image, "headers")
+    drop_stale(bd, commit)  # O= may hold objects of a file this commit deleted
     r = bd.make(list(goals), COLD_TIMEOUT)
     if r.returncode != 0:
         roots = [str(bd.source), os.path.relpath(bd.source, bd.out)]

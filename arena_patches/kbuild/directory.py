@@ -23,6 +23,7 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
 CONFIG_STAMP = ".arena-patches-config"  # the config's key, written once the config is made
 BUILT_STAMP = ".arena-patches-built"  # what O= holds: written after a build, removed before any make
+VMLINUX = ("-k", "vmlinux")  # a state's build (kbuild/state.py says why -k)
 
 
 def make_env(root: Path) -> dict[str, str]:
@@ -136,7 +137,7 @@ class BuildDir:
         line = ["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv(goals)]
         return shell_line(self.runner.confined(line, self.sandbox()))
 
-    def reproducer(self, commit: str, goals: tuple[str, ...] = ("vmlinux",)) -> str:
+    def reproducer(self, commit: str, goals: tuple[str, ...] = VMLINUX) -> str:
         """The build as it ran: the checkout, then `make` under the same environment."""
         return shell_line(["git", "-C", str(self.source), "checkout", "-q", "--detach", commit]) + \
             " && " + self.command(list(goals))

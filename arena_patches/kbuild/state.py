@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
-from arena_patches.kbuild.directory import BuildDir
+from arena_patches.kbuild.directory import VMLINUX, BuildDir
+from arena_patches.kbuild.stale import drop_stale
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.verdicts import Severity, Status
 from arena_patches.tree.repo import WorkRepo, git
@@ -64,7 +65,10 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     start = time.monotonic()
     if bd.scratch:
         bd.empty()
-    r = bd.make(["vmlinux"], COLD_TIMEOUT)
+    # -k: a state's errors are all it has, not those make reached before it stopped; that
+    # depends on -j and on what O= held (a cold build stops at the first broken object, one
+    # on the state before compiles only what changed), and the cells must not
+    r = bd.make(list(VMLINUX), COLD_TIMEOUT)
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
     warnings: list[dg.Diagnostic] = []
@@ -149,6 +153,8 @@ def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
         return hit, True
     ready()
     git(wr.runner, bd.source, "checkout", "--quiet", "--detach", "--force", commit)
+    if not bd.scratch:
+        drop_stale(bd, commit)  # make on this kbuild would keep them: see stale.py
     st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
     if not st.timed_out:
         cache.put(key, _dump_state(st))
