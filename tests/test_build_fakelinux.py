@@ -9,7 +9,6 @@ import subprocess
 import pytest
 
 from arena_patches import cli
-from arena_patches.demo import mkseries
 from arena_patches.demo.mkseries import Edit, PatchSpec, VersionSpec
 from tests import fakelinux, gittree
 
@@ -28,20 +27,11 @@ V2 = VersionSpec(2, (
     PatchSpec("k: undefined", "links against a symbol nobody defines.", (
         Edit("kernel/b.c", "int b;\n", "// undefined: bpf_arena_nr_pages\nint b;\n"),)),
 ))
-SPEC = '[series]\ntitle = "k: fake"\n[build]\ntargets = ["x86_64"]\nkconfig = ["CONFIG_BPF=y"]\n'
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    fakelinux.on_path(monkeypatch)
-    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
-    tree = fakelinux.tree(tmp_path / "linux", BASE)
-    src = tmp_path / "mails"
-    mkseries.write(tree, "HEAD", "k: fake", [V1, V2], src, tag="fake")
-    spec = tmp_path / "fake.toml"
-    spec.write_text(SPEC)
-    work = tmp_path / "work"
-    return {"tree": tree, "src": src, "spec": spec, "work": work, "tmp": tmp_path}
+    return fakelinux.series(tmp_path, monkeypatch, BASE, [V1, V2])
 
 
 def _build(fake, capsys, *extra) -> tuple[int, dict]:

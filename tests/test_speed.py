@@ -16,19 +16,11 @@ V1 = VersionSpec(1, (
     PatchSpec("k: warn a", "a new warning.", (Edit("kernel/a.c", "int a;\n", "#warning new\nint a;\n"),)),
     PatchSpec("k: touch b", "b only.", (Edit("kernel/b.c", "int b;\n", "int b = 1;\n"),)),
 ))
-SPEC = '[series]\ntitle = "k: fake"\n[build]\ntargets = ["x86_64"]\nkconfig = ["CONFIG_BPF=y"]\n'
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    fakelinux.on_path(monkeypatch)
-    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
-    tree = fakelinux.tree(tmp_path / "linux", BASE)
-    src = tmp_path / "mails"
-    mkseries.write(tree, "HEAD", "k: fake", [V1], src, tag="fake")
-    spec = tmp_path / "fake.toml"
-    spec.write_text(SPEC)
-    return {"tree": tree, "src": src, "spec": spec, "work": tmp_path / "work"}
+    return fakelinux.series(tmp_path, monkeypatch, BASE, [V1])
 
 
 def _verify(fake, capsys, *extra) -> tuple[int, dict, str]:
@@ -132,13 +124,8 @@ INC_V2 = VersionSpec(2, (
 
 
 def test_incremental_builds_give_exactly_the_cells_of_builds_from_scratch(tmp_path, monkeypatch, capsys):
-    fakelinux.on_path(monkeypatch)
-    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
-    tree = fakelinux.tree(tmp_path / "linux", INC_BASE)
-    src = tmp_path / "mails"
-    mkseries.write(tree, "HEAD", "k: fake", [INC_V1, INC_V2], src, tag="inc")
-    spec = tmp_path / "fake.toml"
-    spec.write_text(SPEC)
+    w = fakelinux.series(tmp_path, monkeypatch, INC_BASE, [INC_V1, INC_V2], tag="inc")
+    tree, src, spec = w["tree"], w["src"], w["spec"]
 
     def build(work: str, *extra) -> dict:
         rc = cli.main(["build", "--spec", str(spec), "--tree", str(tree), "--source", str(src), "--work-dir",
@@ -182,17 +169,12 @@ def test_a_deleted_header_its_untouched_users_still_include_fails_incrementally_
     """No .c file of the version names d.c, so nothing but make's own rules can compile it
     again: the fake marks every target secondary as kbuild does on make < 4.4.1, where
     make alone would keep d.o and pass."""
-    fakelinux.on_path(monkeypatch)
-    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
-    tree = fakelinux.tree(tmp_path / "linux", INC_BASE)
-    src = tmp_path / "mails"
     gone = VersionSpec(1, (
         PatchSpec("k: common changes", "", (Edit("include/common.h", "// common\n", "// common!\n"),)),
         PatchSpec("k: only_d.h gone", "d.c still includes it.", (Edit("include/only_d.h", "", "", delete=True),)),
     ))
-    mkseries.write(tree, "HEAD", "k: fake", [gone], src, tag="gone")
-    spec = tmp_path / "fake.toml"
-    spec.write_text(SPEC)
+    w = fakelinux.series(tmp_path, monkeypatch, INC_BASE, [gone], tag="gone")
+    tree, src, spec = w["tree"], w["src"], w["spec"]
     docs = []
     for work, extra in (("inc", ()), ("cold", ("--from-scratch",))):
         rc = cli.main(["build", "--spec", str(spec), "--tree", str(tree), "--source", str(src), "--work-dir",

@@ -12,7 +12,6 @@ maintainer's `git rebase -x make` loop on such a make hides the break the same w
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from arena_patches.core.paths import write_own
 from arena_patches.kbuild.directory import BuildDir

@@ -19,3 +19,20 @@ def tree(path: Path, files: dict[str, str]) -> Path:
 def on_path(monkeypatch) -> None:
     """The fake gcc and ccache first on PATH (the runner passes the environment on)."""
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+
+SPEC = '[series]\ntitle = "k: fake"\n[build]\ntargets = ["x86_64"]\nkconfig = ["CONFIG_BPF=y"]\n'
+
+
+def series(tmp_path: Path, monkeypatch, base: dict[str, str], versions: list, tag: str = "fake",
+           spec: str = SPEC) -> dict:
+    """A fake tree with `base`, the series `versions` written on it as mails, a spec, the
+    fake compilers on PATH and a ccache dir of the test's own."""
+    from arena_patches.demo import mkseries
+    on_path(monkeypatch)
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    t = tree(tmp_path / "linux", base)
+    src = tmp_path / "mails"
+    mkseries.write(t, "HEAD", "k: fake", versions, src, tag=tag)
+    (tmp_path / "fake.toml").write_text(spec)
+    return {"tree": t, "src": src, "spec": tmp_path / "fake.toml", "work": tmp_path / "work", "tmp": tmp_path}
