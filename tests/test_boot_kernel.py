@@ -34,7 +34,8 @@ def test_64bit_arena_and_sleepability(booted, arch):
     assert "program must be sleepable to call sleepable kfunc bpf_arena_alloc_pages" in r.probe["verifier_log"]
     assert r.probe["big_alloc"] == "ok"
     assert r.findings == () and r.boot_seconds > 0
-    assert r.reproduce.startswith("qemu-system-")
+    # QEMU as it ran: inside the sandbox (bwrap ... -- qemu-system-...)
+    assert r.sandbox == "bwrap" and r.reproduce.startswith("bwrap ") and " -- qemu-system-" in r.reproduce
 
 
 def test_i386_has_no_arena_map(booted):
