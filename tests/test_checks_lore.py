@@ -17,10 +17,17 @@ from arena_patches.checks.registry import select
 from arena_patches.core.verdicts import Status
 from arena_patches.verify import stages
 from arena_patches.verify.options import Inputs
+from tests.kernel import TEST_CACHE, kernel_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.lore]
 
-KERNEL = Path.home() / ".cache" / "arena-patches-tests" / "linux-6.12"
+KERNEL = TEST_CACHE / "linux-6.12"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kernel():
+    # imported here when absent (a fresh machine): a skipif read at collection would skip
+    assert kernel_tree() == KERNEL
 
 
 def by_hand(mail: Path) -> collections.Counter:
@@ -32,8 +39,6 @@ def by_hand(mail: Path) -> collections.Counter:
     return collections.Counter(types)
 
 
-@pytest.mark.skipif(not (KERNEL / "scripts" / "checkpatch.pl").exists(),
-                    reason="needs the imported linux-6.12 tree (tests/kernel.py)")
 def test_checkpatch_per_patch_equals_checkpatch_by_hand(tmp_path, lore_dir):
     LORE = lore_dir
     work = Path(os.environ.get("ARENA_PATCHES_TEST_WORK", tmp_path / "work"))
