@@ -25,7 +25,9 @@ def cluster(tmp_path_factory):
     if not ray_cli.exists():
         pytest.skip("the ray command is not installed beside this python")
     tmp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_TMPDIR": str(tmp)}
+    # a home of its own: `ray start` writes ~/.ray/auth_token, which a driver this process
+    # started earlier (the Ray tests before this one) has already read another of
+    env = {**os.environ, "RAY_TMPDIR": str(tmp), "HOME": str(tmp)}
     subprocess.run([str(ray_cli), "start", "--head", "--port", PORT, "--num-cpus", "2",
                     "--include-dashboard", "false", "--disable-usage-stats"], check=True,
                    capture_output=True, env=env, timeout=180)
