@@ -25,9 +25,11 @@ def cluster(tmp_path_factory):
     if not ray_cli.exists():
         pytest.skip("the ray command is not installed beside this python")
     tmp = tmp_path_factory.mktemp("ray")
-    # a home of its own: `ray start` writes ~/.ray/auth_token, which a driver this process
-    # started earlier (the Ray tests before this one) has already read another of
-    env = {**os.environ, "RAY_TMPDIR": str(tmp), "HOME": str(tmp)}
+    # Ray >= 2.5x turns token authentication on for the local instances the tests before
+    # this one started in this process (and leaves it in the environment): a loopback test
+    # cluster without it, so that the order of the tests does not matter
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")},
+           "RAY_TMPDIR": str(tmp), "RAY_AUTH_MODE": "disabled"}
     subprocess.run([str(ray_cli), "start", "--head", "--port", PORT, "--num-cpus", "2",
                     "--include-dashboard", "false", "--disable-usage-stats"], check=True,
                    capture_output=True, env=env, timeout=180)
