@@ -411,7 +411,8 @@ def test_a_built_file_turned_into_a_link_out_is_never_compiled(tmp_path, capsys,
     """The attack end to end on the fake kernel: kernel/a.c is built, then a patch makes it a
     link to a file outside whose text the compiler would print in its errors."""
     from tests import fakelinux
-    from tests.test_build_fakelinux import BASE, SPEC
+    from tests.test_build_fakelinux import BASE
+    from tests.fakelinux import SPEC
     fakelinux.on_path(monkeypatch)
     monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
     tree = fakelinux.tree(tmp_path / "linux", BASE)
