@@ -241,6 +241,14 @@ def test_a_lone_cover_is_said_and_a_diff_of_one_version_is_no_pass(tmp_path, cap
     assert any("a cover letter without patches" in p["message"] for p in doc["problems"])
     doc = _doc(capsys, ["diff", "--source", str(src)], rc=3)
     assert doc["status"] == "skip" and "nothing to compare" in doc["summary"]
+    # boot says what is missing: no patch, not "patch 1 does not apply"
+    from tests import gittree
+    t = gittree.make(tmp_path / "user", {"lib/demo.c": "int x;\n"})
+    spec = tmp_path / "s.toml"
+    spec.write_text('[series]\ntitle = "demo: a series"\n[boot]\ntargets = ["x86_64"]\n')
+    doc = _doc(capsys, ["boot", "--source", str(src), "--spec", str(spec), "--tree", str(t),
+                        "--work-dir", str(tmp_path / "w")], rc=2)
+    assert "v2 holds no patch (a cover letter alone)" in doc["error"]["message"]
 
 
 def test_check_without_a_spec_assumes_no_invariants(tmp_path, capsys):
@@ -279,3 +287,29 @@ def test_a_spec_naming_two_covers_of_one_tag_keeps_both(tmp_path, capsys):
     doc = _doc(capsys, ["series", "--source", str(src), "--spec", str(spec)])
     assert [v["label"] for v in doc["versions"]] == ["v1", "v2", "v2#2"]
     assert all(not p["resent_message_ids"] for v in doc["versions"] for p in v["patches"])
+
+
+def test_version_is_picked_by_the_name_reports_show_not_the_internal_number(tmp_path, capsys):
+    """Two postings tagged v2 renumber the versions 1..4: `--version 3` (or v3) is the
+    posting tagged v3, never the second v2 (internal number 3); `v2#2` names that one."""
+    from arena_patches.verify import stages
+    v2a = mailgen.series(2, 2, date="Wed, 12 Nov 2025 10:00:00 +0000")
+    v2b = _retag(mailgen.series(2, 2, date="Fri, 14 Nov 2025 10:00:00 +0000"), "v2-", "v2b-")
+    v3 = mailgen.series(3, 2, date="Sat, 15 Nov 2025 10:00:00 +0000")
+    src = _mails(tmp_path, mailgen.series(1, 2) + v2a + v2b + v3)
+    bare = spec_mod.from_dict({"series": {"title": ""}}, "<no spec>")
+    s = stages.load_series(bare, str(src))
+    by_number = {v.version: v for v in s.versions}
+    name = lambda picked: [by_number[n].name for n in picked]
+    assert [v.name for v in s.versions] == ["v1", "v2", "v2#2", "v3"]
+    assert name(stages.pick_versions(s, "3")) == name(stages.pick_versions(s, "v3")) == ["v3"]
+    assert name(stages.pick_versions(s, "V2#2")) == ["v2#2"]
+    assert name(stages.pick_versions(s, "v2")) == ["v2"]
+    assert len(stages.pick_versions(s, "all")) == 4
+    from tests import gittree
+    t = gittree.make(tmp_path / "user", {"lib/demo.c": "int x;\n"})
+    rc = cli.main(["apply", "--source", str(src), "--tree", str(t), "--work-dir", str(tmp_path / "w"),
+                   "--version", "4", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 2 and doc["error"]["input"] == "--version 4"
+    assert "v1, v2, v2#2, v3" in doc["error"]["message"]

@@ -36,7 +36,7 @@ def _common(p: argparse.ArgumentParser, tree: bool = False, tree_required: bool 
 
 
 def _build_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--version", default="all", help="a version number or 'all' (default)")
+    p.add_argument("--version", default="all", help="a version as reports name it (3, v3, v2#2) or 'all' (default)")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
     p.add_argument("--targets", help="comma list of x86_64,i386,arm,arm64,riscv64,loongarch64 "
                                      "(default: the spec's)")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", help="apply each version to a kernel tree, patch by patch")
     _common(p, tree=True, tree_required=True)
-    p.add_argument("--version", default="all", help="a version number or 'all' (default)")
+    p.add_argument("--version", default="all", help="a version as reports name it (3, v3, v2#2) or 'all' (default)")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
 
     p = sub.add_parser("build", help="build every patch of each version on each target; "
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checks", help="the kernel's own per-patch checks (checkpatch, commit tags, "
                                       "kernel-doc, sparse, W=1, Coccinelle) on each patch")
     _common(p, tree=True)
-    p.add_argument("--version", default="all", help="a version number or 'all' (default)")
+    p.add_argument("--version", default="all", help="a version as reports name it (3, v3, v2#2) or 'all' (default)")
     p.add_argument("--base", help="apply onto this revision instead of guessing the base")
     _checks_opts(p)
 

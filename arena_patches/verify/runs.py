@@ -79,11 +79,16 @@ def boot(o: Inputs, b: BootOptions, progress: Progress | None = None) -> list:
             spec, s = stages.series_and_spec(replace(o, source=o.source or "lore"), wr)
             if not s.versions and not o.version:
                 raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to boot")
-            (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
+            (n,) = stages.pick_versions(s, o.version or s.versions[-1].name)
             stages.boot_defaults(spec)  # no [boot]: said before any patch is applied
+            v = s.version(n)
+            if not v.patches:
+                raise bad_input(f"--source {o.source}", f"{v.name} holds no patch (a cover letter alone): "
+                                                        "nothing to boot")
             (r,) = stages.apply_series(s, wr, [n], o.base, progress)
             if r.head is None:
-                raise UserError(f"v{n}: patch 1 does not apply, nothing to boot")
+                first = min(p.number for p in v.patches)
+                raise UserError(f"{v.name}: patch {first} does not apply, nothing to boot")
             commit, version = r.head, n
             patch = max(p.number for p in r.patches if p.commit)
             state = BootState(b.state or "after")
@@ -234,7 +239,7 @@ def backport(o: Inputs, b: BackportOptions, progress: Progress | None = None) ->
         spec, s = stages.series_and_spec(o)
         if not s.versions:
             raise bad_input(f"--source {o.source}", "holds no version of the series: nothing to carry")
-        (n,) = stages.pick_versions(s, o.version or str(s.versions[-1].version))
+        (n,) = stages.pick_versions(s, o.version or s.versions[-1].name)
         upstream = tree_mod.open_user_tree(b.upstream).path if b.upstream else None
         target, patches = backport_mod.backport(wr, s.version(n), upstream, None, progress)
         built = None

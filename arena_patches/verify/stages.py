@@ -92,16 +92,20 @@ def merge_files(source: str | None, title: str) -> list[tuple[str, str]]:
 
 
 def pick_versions(s: Series, which: str | None) -> list[int]:
+    """`--version`: 'all', or one version by the name the reports show it under ("v3", "3",
+    "v2#2" for a second posting tagged v2). Read by name, never as the internal number: where
+    two postings carry one tag the numbers are renumbered, and "3" must not pick the v2#2."""
     have = [v.version for v in s.versions]
     if which in (None, "", "all"):
         return have
-    try:
-        n = int(str(which).lstrip("vV"))
-    except ValueError:
-        raise bad_input(f"--version {which}", "expected a number or 'all'")
-    if n not in have:
-        raise bad_input(f"--version {which}", f"the source holds versions {have}")
-    return [n]
+    want = str(which).strip().lower()
+    want = want if want.startswith("v") else "v" + want
+    for v in s.versions:
+        if v.name.lower() == want:
+            return [v.version]
+    names = ", ".join(v.name for v in s.versions) or "none"
+    raise bad_input(f"--version {which}", f"the source holds versions {names}",
+                    "name one as the reports show it (e.g. v3, or v2#2 for a second posting of v2), or 'all'")
 
 
 def apply_series(s: Series, wr: tree_mod.WorkRepo, versions: list[int],
