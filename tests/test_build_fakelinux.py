@@ -105,3 +105,39 @@ def test_the_tree_as_it_is_and_a_hung_build(fake, capsys, monkeypatch):
     monkeypatch.setattr(state, "COLD_TIMEOUT", 600.0)
     rc, doc = _build({**fake, "tree": other}, capsys)
     assert rc == 0 and doc["results"][0]["status"] == "pass" and not doc["results"][0]["cached"]
+
+
+def test_a_build_the_machine_stopped_is_an_error_never_a_fail_and_never_cached(fake, capsys, monkeypatch):
+    """The disk fills while b.c compiles at v1 3/4 (the assembler's own words): that cell,
+    and the next one whose parent is unknown and which fails, are `error` naming the
+    cause, never blamed on the patch; nothing of it is cached, and once there is room
+    again the same cells are judged as they should be."""
+    monkeypatch.setenv("FAKELINUX_DISK_FULL", "kernel/b.c")
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]), "--version", "1")
+    cells = {c["patch"]: c for c in doc["results"] if c["version"] == 1}
+    assert rc == 3  # a stage that did not run is never a pass, nor a finding
+    # the base already compiles b.c: every cell is an error naming the machine
+    assert {k: c["status"] for k, c in cells.items()} == {1: "error", 2: "error", 3: "error", 4: "error"}
+    assert all("No space left on device" in c["detail"] for c in cells.values())
+    assert all(c["errors"] == [] for c in cells.values())
+    monkeypatch.delenv("FAKELINUX_DISK_FULL")
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]), "--version", "1")
+    assert [c["word"] for c in doc["results"]] == ["fail", "fail*", "warn", "pass"]
+    assert not any(c["cached"] for c in doc["results"])
+
+
+def test_disk_full_mid_series_leaves_those_patches_unjudged(fake, capsys, monkeypatch):
+    """The disk fills from v1 3/4 on (b.c's compile, once it warns): the cells before keep
+    their verdicts, 3/4 and 4/4 are `error`; with room again only those two are built."""
+    from arena_patches.kbuild import diagnostics as dg
+    assert dg.infra_failure('  12 |  pr_err("No space left on device");') is None  # a quoted source line
+    assert dg.infra_failure("gcc: fatal error: Killed signal terminated program cc1\n")
+    monkeypatch.setenv("FAKELINUX_DISK_FULL", "kernel/b.c:#warning new")
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]), "--version", "1")
+    # 1/4's own error is a finding (exit 1, which the errors do not turn into 0 or 3)
+    assert [c["word"] for c in doc["results"]] == ["fail", "fail*", "error", "error"] and rc == 1
+    assert all("No space left on device" in c["detail"] for c in doc["results"][2:])
+    monkeypatch.delenv("FAKELINUX_DISK_FULL")
+    rc, doc = _build(fake, capsys, "--source", str(fake["src"]), "--version", "1")
+    assert [c["word"] for c in doc["results"]] == ["fail", "fail*", "warn", "pass"] and rc == 1
+    assert [c["cached"] for c in doc["results"]] == [True, True, False, False]

@@ -279,7 +279,8 @@ def _can_mount() -> bool:
 
 
 def test_a_patch_that_fills_its_o_dir_fails_and_fills_nothing_else(tmp_path, monkeypatch, capsys):
-    """The O= dir is put on a 1 MiB tmpfs (the sandbox does not bound a disk: README)."""
+    """The O= dir is put on a 1 MiB tmpfs (the sandbox does not bound a disk: README). Filling
+    it stops the build: the cell is not judged (`error`), and nothing outside O= fills."""
     if shutil.which("bwrap") is None or not _can_mount():
         pytest.skip("needs bwrap and root to mount a small tmpfs")
     fakelinux.on_path(monkeypatch)
@@ -299,7 +300,10 @@ def test_a_patch_that_fills_its_o_dir_fails_and_fills_nothing_else(tmp_path, mon
                        "--work-dir", str(work), "--targets", "x86_64", "--json"])
         doc = json.loads(capsys.readouterr().out)
         (cell,) = doc["results"]
-        assert rc == 1 and cell["status"] == "fail" and "No space left on device" in cell["detail"]
+        # a full disk says nothing of the code (the patch's own or the machine's doing, the
+        # tool cannot tell): not judged, exit 3, never a pass
+        assert rc == 3 and cell["status"] == "error" and "No space left on device" in cell["detail"]
+        assert "ran out of the machine's disk or memory" in cell["detail"]
         assert shutil.disk_usage(builds).free == 0
         assert shutil.disk_usage(work).free > 10 << 20  # the work dir's own disk is not the O= dir's
         assert list((work / "trees").rglob("build-cache/*"))  # the tool's own state still written

@@ -20,6 +20,13 @@ _LD = re.compile(r"^(?:\S*ld(?:\.\w+)?(?:-\d+)?: )?(?P<file>[^\s:]+?)(?::(?P<lin
                  r"(?::\(\S+\))?: (?P<msg>(?:undefined reference|multiple definition|relocation truncated)[^\n]*)$")
 _LD_ERR = re.compile(r"^(?P<tool>\S*ld(?:\.\w+)?(?:-\d+)?): (?P<msg>.*(?:error|undefined symbol).*)$")
 _MAKE_ERR = re.compile(r"^make(?:\[\d+\])?: \*\*\* (?P<msg>.*)$")
+# What only the machine causes: the disk or the memory ran out, the compiler was killed
+# (gas: "can't fill 256 bytes in section .data of x.o: 'No space left on device'"; gcc:
+# "fatal error: Killed signal terminated program cc1"; clang: "unable to execute command:
+# Killed"). A tool's own line, never a quoted source line (`  12 | pr_err("...")`).
+_INFRA = re.compile(r"^\S.*(?:No space left on device|Disk quota exceeded|Killed signal terminated program"
+                    r"|unable to execute command: Killed|virtual memory exhausted|out of memory allocating"
+                    r"|Cannot allocate memory)")
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,16 @@ def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
             out.append(Diagnostic(m.group("tool").rsplit("/", 1)[-1], None, None, Severity.ERROR,
                                   m.group("msg").strip()))
     return out
+
+
+def infra_failure(output: str) -> str | None:
+    """The first line saying the machine, not the code, stopped the build (the disk full,
+    memory exhausted, the compiler killed), or None. Such a build says nothing about the
+    patch: its cell is `error`, never `fail`, and it is never cached."""
+    for line in output.splitlines():
+        if _INFRA.match(line):
+            return line.strip()[:300]
+    return None
 
 
 def make_failure(output: str) -> str | None:

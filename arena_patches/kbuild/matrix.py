@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir, ConfigFailed, ccache_counts, placement
 from arena_patches.kbuild.kconfig import BuildConfig
-from arena_patches.kbuild.state import COLD_TIMEOUT, CommitState, judge, kernel_objects, state_at
+from arena_patches.kbuild.state import CommitState, judge, kernel_objects, state_at
 from arena_patches.kbuild.targets import Target, missing_tool
 from arena_patches.core.executor import LocalExecutor, UnitLost
 from arena_patches.core.model import Series
@@ -149,7 +149,8 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
     before, _ = _stated(bd, wr, r.base, objs, stats, None, ready)
     last_built = before
     base_broken = None if before.ok else (
-        f"the base {r.base[:12]} does not build for {bd.target.name}: {before.failure}")
+        f"the base {r.base[:12]} could not be built for {bd.target.name}: {before.unknown}" if before.unknown
+        else f"the base {r.base[:12]} does not build for {bd.target.name}: {before.failure}")
     out = []
     for p in r.patches:
         if p.commit is None:
@@ -171,8 +172,11 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
         after, hit = _stated(bd, wr, p.commit, objs, stats, before, ready)
         status, errors, inherited, new_w = judge(before, after, last_built)
         detail = after.failure if status is Status.FAIL and not errors and not inherited else ""
-        if after.timed_out:
-            status, detail = Status.ERROR, f"timed out after {COLD_TIMEOUT:.0f} s"
+        if after.unknown:  # timed out, or the machine stopped it: nothing is said of the patch
+            status, detail, errors, inherited, new_w = Status.ERROR, after.unknown, [], [], []
+        elif before.unknown and status is Status.FAIL:
+            # what the parent broke is not known: its errors cannot be told from this patch's
+            status, detail = Status.ERROR, f"the parent could not be built ({before.unknown})"
         if problems and status is Status.PASS:
             detail = "config options not met: " + ", ".join(problems)
         step(progress, f"v{r.version} {p.number}/{len(r.patches)} {bd.target.name} {status.value} "
@@ -210,9 +214,8 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
         if progress:
             progress(f"build {target.name} {commit[:12]}")
         st, hit = _stated(bd, wr, commit, [], stats)
-    if st.timed_out:
-        return cell(None, None, Status.ERROR, commit, detail=f"timed out after {COLD_TIMEOUT:.0f} s",
-                    reproduce=repro, seconds=st.seconds)
+    if st.unknown:
+        return cell(None, None, Status.ERROR, commit, detail=st.unknown, reproduce=repro, seconds=st.seconds)
     detail = "" if st.ok else (st.failure if not st.errors else "")
     if st.ok and problems:
         detail = "config options not met: " + ", ".join(problems)

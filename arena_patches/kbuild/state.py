@@ -43,6 +43,16 @@ class CommitState:
     seconds: float
     timed_out: bool = False
     checker: tuple[dg.Diagnostic, ...] = ()  # sparse on the version's files (BuildDir.sparse)
+    # the machine stopped the build (disk full, memory, compiler killed): dg.infra_failure's
+    # line. Like a timeout, the state says nothing about the code and is never cached
+    infra: str = ""
+
+    @property
+    def unknown(self) -> str:
+        """Why this state's build says nothing about the tree ("" when it does)."""
+        if self.timed_out:
+            return f"timed out after {COLD_TIMEOUT:.0f} s"
+        return f"not judged: the build ran out of the machine's disk or memory ({self.infra})" if self.infra else ""
 
 
 def kernel_objects(paths: list[str]) -> list[str]:
@@ -105,7 +115,8 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
                        not_built=tuple(sorted(set(not_built))),
                        failure="" if ok else (dg.make_failure(text) or "make failed"),
                        compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
-                       timed_out=timed_out, checker=tuple(_dedupe(checker)))
+                       timed_out=timed_out, checker=tuple(_dedupe(checker)),
+                       infra="" if ok else (dg.infra_failure(text) or ""))
 
 
 @contextmanager
@@ -113,7 +124,9 @@ def _same_mtime(out: Path, objs: list[str]) -> Iterator[None]:
     """The objects are removed, to be compiled again (a ccache hit replays the
     diagnostics); one that comes back byte-identical gets its old mtime back, so that the
     next make (the boot's image, or a state that changes nothing it depends on) does not
-    relink vmlinux for it."""
+    relink vmlinux for it. One that `make vmlinux` had not made (a file this config leaves
+    out, compiled by name when vmlinux failed) is removed again: O= stays as make left it,
+    and a later state does not take it for part of the config."""
     before = {}
     for obj in objs:
         f = out / obj
@@ -123,10 +136,12 @@ def _same_mtime(out: Path, objs: list[str]) -> Iterator[None]:
             pass
         f.unlink(missing_ok=True)
     yield
-    for f, (data, mtime) in before.items():
+    for f in (out / obj for obj in objs):
         try:
-            if f.read_bytes() == data:
-                os.utime(f, ns=(mtime, mtime))
+            if f not in before:
+                f.unlink(missing_ok=True)
+            elif f.read_bytes() == before[f][0]:
+                os.utime(f, ns=(before[f][1], before[f][1]))
         except OSError:
             pass
 
@@ -144,7 +159,8 @@ def state_cache(root: Path) -> JsonCache:
 def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
              prev: CommitState | None = None, ready=lambda: None) -> tuple[CommitState, bool]:
     """The commit's state, from the cache (True) or built in the directory (False), after
-    `ready()` has made its worktree ready. A timed-out build is never cached."""
+    `ready()` has made its worktree ready. A build that timed out or that the machine
+    stopped (CommitState.unknown) is never cached."""
     tree_id = wr.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
     cache = state_cache(wr.root)
     key = _key(bd, tree_id, objs)
@@ -156,7 +172,7 @@ def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
     if not bd.scratch:
         drop_stale(bd, commit)  # make on this kbuild would keep them: see stale.py
     st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
-    if not st.timed_out:
+    if not st.unknown:
         cache.put(key, _dump_state(st))
     return st, False
 
