@@ -232,9 +232,14 @@ def _print(fig: dict, a) -> None:
                      "b/d": fig["b_cold"] / fig["d_bound"]}
     if "e_ray_cold" in fig:
         fig["ratios"]["e/b"] = fig["e_ray_cold"] / fig["b_cold"]
+    if "g_checks_cold" in fig:  # the per-patch checks' cost: (g) over (b), the same matrix without them
+        fig["ratios"]["g/b"] = fig["g_checks_cold"] / fig["b_cold"]
     print("  " + ", ".join(f"{k} = {v:.2f}" for k, v in fig["ratios"].items()))
     if "e_same_grid" in fig:
         print(f"  ray grid equals local grid: {fig['e_same_grid']}")
+    if "g_same_grid" in fig:
+        print(f"  grid with the checks equals the grid without: {fig['g_same_grid']}; "
+              f"{len(fig['g_detail']['checks'])} checks run")
     Path(a.out).write_text(json.dumps(fig, indent=2) + "\n")
     print(f"  figures: {a.out}")
 
