@@ -67,3 +67,56 @@ def test_merge_deduplicates_and_keeps_every_source():
     b = changelog.parse("Changes in v1->v2:\n- Fix it\n  (AI)\n", "cover3")
     (m,) = changelog.merge([a, b])
     assert m.sources == ("cover2", "cover3") and m.asked_by == "ai"
+
+
+def test_one_line_v_text_entries_and_their_wrapped_lines():
+    """Below a patch's --- (netfilter xt_HL v3, real): "vN: text", its indented lines
+    wrapping it; each entry is one claim of the step into vN."""
+    text = ("v3: Remove mention of NULL checks from commit message, as they\n"
+            "    were never part of the original code.\n"
+            "v2: Remove NULL checks for skb as suggested by Florian Westphal\n"
+            "    (skb is guaranteed non-NULL by netfilter core). Move mode\n"
+            "    validation to checkentry functions instead of match function,\n"
+            "    also as suggested by Florian Westphal.\n")
+    assert [(f, t, x) for f, t, _p, x, _a in claims(text, v=3)] == [
+        (2, 3, "Remove mention of NULL checks from commit message, as they were never part of the "
+               "original code."),
+        (1, 2, "Remove NULL checks for skb as suggested by Florian Westphal (skb is guaranteed non-NULL "
+               "by netfilter core). Move mode validation to checkentry functions instead of match "
+               "function, also as suggested by Florian Westphal.")]
+
+
+def test_a_link_line_ends_a_bullet_and_heads_the_bullets_right_under_it():
+    """bpf "Move attach_type into bpf_link" v4 cover (real): " v3: <link>" after the
+    v3->v4 bullets is not part of the last one; nf_nat v3 (real): "v2: <link>" followed at
+    once by bullets heads v2's changes; links listed one per line head nothing."""
+    cover = (" v3 -> v4:\n  - the series reviewed-by Jakub\n  - patch7 acked-by Nikolay\n"
+             " v3: https://lore.kernel.org/bpf/20250709030802.850175-1-chen.dylane@linux.dev\n\n"
+             " v1 -> v2:\n  - fix build error.(Jiri)\n"
+             " v1: https://lore.kernel.org/bpf/20250707153916.802802-1-chen.dylane@linux.dev\n")
+    assert claims(cover) == [(3, 4, None, "the series reviewed-by Jakub", None),
+                             (3, 4, 7, "patch7 acked-by Nikolay", None),
+                             (1, 2, None, "fix build error.", "jiri")]
+    notes = ("v3:\n  - Use get/put_unaligned_be32() op tsval.\n\n"
+             "v2: https://lore.kernel.org/all/20260709131216.2189210-1-x@h-partners.com/\n"
+             "  - Move the new helper in the IP_CT_NEW case of nf_nat_inet_fn().\n\n"
+             "v1: https://lore.kernel.org/all/20260629093408.3927103-1-x@h-partners.com/ \n")
+    assert [(f, t, x) for f, t, _p, x, _a in claims(notes, v=3)] == [
+        (2, 3, "Use get/put_unaligned_be32() op tsval."),
+        (1, 2, "Move the new helper in the IP_CT_NEW case of nf_nat_inet_fn().")]
+    listed = ("v3: https://lore.kernel.org/netdev/a-1@qq.com/\n"
+              "v2: https://lore.kernel.org/netdev/b-1@qq.com/\n\n- not a claim\n")
+    assert claims(listed, v=4) == []
+
+
+def test_one_line_per_change_under_a_v_text_header_and_a_bare_v1_ends_it():
+    """netfilter pipapo v2 1/3 (real): "v2: add X" and one change per indented line, the
+    last wrapped; bpf attach_type v2 cover (real): " v1:" with its link below ends the list."""
+    notes = (" v2: add better comment for alignment fixups\n     add BUILD_BUG_ON for headroom\n"
+             "     keep the assignments in nft_pipapo_avx2_lookup aligned (code\n"
+             "     formatting change only).\n")
+    assert [x for *_r, x, _a in claims(notes, v=2)] == [
+        "add better comment for alignment fixups", "add BUILD_BUG_ON for headroom",
+        "keep the assignments in nft_pipapo_avx2_lookup aligned (code formatting change only)."]
+    cover = " v1 -> v2:\n  - fix build error.(Jiri)\n v1:\n  - https://lore.kernel.org/bpf/2025-1-c@linux.dev\n"
+    assert claims(cover) == [(1, 2, None, "fix build error.", "jiri")]

@@ -60,7 +60,9 @@ def _pairs(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_claims_found_and_never_a_false_alarm(name):
     pairs, judged = _pairs(name)
-    assert len(judged) == len(pairs), [j.claim.text for j in judged]
+    # one claim per bullet: "patch1,2,3,4,7 acked-by Daniel" is judged per patch, read once
+    bullets = {(j.version, j.against, _norm(j.claim.text)) for j in judged}
+    assert len(bullets) == len(pairs), sorted(b[2] for b in bullets)
     for tc, j in pairs:
         if tc["truth"] == "holds":
             assert j.verdict.value != "contradicted", (tc["text"], j.evidence)
@@ -128,3 +130,28 @@ def test_no_undocumented_flag_where_the_truth_finds_none(name):
         flagged = [(p.number, p.reason) for p in c.patches if p.flag is compare.Flag.UNDOCUMENTED]
         if not pair["undocumented"]:
             assert not flagged, (pair["from"], pair["to"], flagged)
+
+
+def test_a_trailer_claim_holds_only_on_the_trailer_it_names(tmp_path):
+    """bpf "Move attach_type into bpf_link" v4 (real): "patch7 acked-by Nikolay" holds on
+    Nikolay's Acked-by on 7/7. With that line taken out of the mail (the claim made false),
+    Daniel's Acked-by on 1/7 must not stand in for it."""
+    import shutil
+    from arena_patches.review import claims
+    from arena_patches.verify import stages
+    from arena_patches.verify.options import Inputs
+
+    def verdict(src):
+        _spec, s = stages.series_and_spec(Inputs(source=str(src)))
+        (j,) = [j for j in claims.judge_all(s) if j.claim.text == "patch7 acked-by Nikolay"]
+        return j
+    real = verdict(SERIES / "bpf-link-attach-type")
+    assert real.verdict.value == "holds" and real.evidence.startswith("v4 7/7 gains Acked-by: Nikolay")
+    edited = tmp_path / "bpf-link-attach-type"
+    shutil.copytree(SERIES / "bpf-link-attach-type", edited)
+    mail = edited / "v4-0007.eml"
+    text = mail.read_bytes()
+    assert b"Acked-by: Nikolay Aleksandrov <razor@blackwall.org>\n" in text
+    mail.write_bytes(text.replace(b"Acked-by: Nikolay Aleksandrov <razor@blackwall.org>\n", b""))
+    false = verdict(edited)
+    assert false.verdict.value == "unjudged" and "crediting nikolay" in false.evidence

@@ -2,7 +2,9 @@
 
 Recognised block headers, as kernel authors write them:
     Changes in v6->v7:      Changes v2 -> v3:     v2 -> v3:     Changes since v2:
-    Changes in v3:          v3:  (followed by bullets, not by a link)
+    Changes in v3:          v3:  (followed by bullets)          V1 -> V2: text
+    v3: text (its indented lines wrap it)     v3: <link to v3> followed at once by bullets
+A "vN: <link>" line ends the bullet before it.
 Inside a block, "Patch 2:" / "Patch 2/3:" / "[PATCH 2/4]" lines set the patch the
 following bullets are about; a bullet that names no patch header but says "patch N"
 in its text is about patch N; otherwise the claim is series-wide (patch None).
@@ -30,18 +32,29 @@ _HDR_INLINE = re.compile(rf"^\s*(?:changes\s+)?[vV]({_N}){_ARROW}[vV]({_N})\s*:\
 _LINK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:link\s+to\s+v\d+\s*:\s*)?\(?<?https?://\S+\s*$", re.I)
 _HDR_IN = re.compile(rf"^\s*changes\s+(?:in|for)\s+{_V}\s*:?\s*$", re.I)
 _HDR_BARE = re.compile(rf"^\s*[vV]({_N})\s*:\s*$")
+# "v2: Remove NULL checks ..." below a patch's ---: the change made in v2, on the header's
+# line, its wrapped lines indented under it
+_HDR_VTEXT = re.compile(rf"^\s*[vV]({_N})\s*:\s*(?!<?https?://)(\S.*)$")
 _LINK = re.compile(rf"^\s*[vV]({_N})\s*:\s*(?:https?://\S+?/)([^/\s]+@[^/\s]+?)/?\s*$")
 # "[PATCH 2/4]:" names patch 2 of 4; "Patch 2/3:" (no brackets) names patches 2 and 3.
 _PATCH_HDR_TAG = re.compile(rf"^\s*\[PATCH[^\]]*?\s({_N})/\d+\]\s*:?\s*$", re.I)
 _PATCH_HDR = re.compile(
     rf"^\s*patch(?:es)?\s*\#?({_N}(?:\s*(?:/|,|and|&)\s*{_N})*)\s*:\s*$", re.I)
 _BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*)$")
-_PATCH_IN_TEXT = re.compile(rf"\bpatch(?:es)?\s+#?({_N})(?:\s*(?:/|and|&|,)\s*({_N}))?", re.I)
+# "patch 2", "patches 2 and 3", "patch7", "patch1,2,3,4,7" (patch 0, the cover, is no patch)
+_PATCH_IN_TEXT = re.compile(rf"\bpatch(?:es)?\s*#?({_N}(?:\s*(?:/|and|&|,)\s*{_N})*)", re.I)
 _PATCH_K_OF_N = re.compile(rf"\bpatch\s+\(({_N})/\d+\)", re.I)  # "a new patch (1/3)"
 # "No relevant changes since v2, I just rebased to v6.8-rc1.": a changelog in one sentence
 _HDR_SENTENCE = re.compile(rf"^\s*(no\s+(?:relevant\s+|real\s+|code\s+|functional\s+)?changes?\s+(since|in)\s+"
                            rf"[vV]({_N})\b.*\S)\s*$", re.I)
 _PATCH_INLINE = re.compile(rf"^\s*patch\s*#?({_N})\s*:\s*(\S.*)$", re.I)  # "Patch 1: add a comment"
+# an indented line under "v2: text" that starts another change, not the wrapped end of the
+# one before ("v2: add better comment ...\n     add BUILD_BUG_ON for headroom")
+_ITEM_VERB = re.compile(r"^\s*(?:add|adds|added|remove[sd]?|drop(?:s|ped)?|fix(?:e[sd])?|keep|kept|use[sd]?|"
+                        r"move[sd]?|rename[sd]?|change[sd]?|update[sd]?|replace[sd]?|introduce[sd]?|"
+                        r"convert(?:s|ed)?|switch(?:es|ed)?|split|merge[sd]?|squash(?:es|ed)?|rebase[sd]?|"
+                        r"reword(?:s|ed)?|document(?:s|ed)?|simplif(?:y|ies|ied)|avoid(?:s|ed)?|"
+                        r"handle[sd]?|return(?:s|ed)?|check(?:s|ed)?|collect(?:s|ed)?|pick(?:s|ed)?|no)\b", re.I)
 _LEAD_IN = re.compile(r"^\s*(?:the\s+)?(?:only\s+)?(?:other\s+)?changes?(?:\s+\w+){0,3}\s*:\s*$", re.I)
 # "Changes since (implicit) v1 of this series\n(https://…/<msgid>):" names the version it means
 _SINCE_LINK = re.compile(rf"changes\s+(?:since|from)\s+(?:\(\w+\)\s+)?[vV]({_N})[^\n]*\n?\s*\(?<?"
@@ -50,6 +63,10 @@ _LINK_TO = re.compile(rf"^\W*link\s+to\s+[vV]({_N})\s*:\s*<?https?://\S+?/(?:r/)
                       re.I)
 _ASKER = re.compile(r"\(([^()]{1,40})\)\s*\.?\s*$")
 _NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*$")
+# "(code formatting change only)", "(reviewer feedback)": words no one is called
+_NOT_ASKER = {"code", "change", "changes", "only", "formatting", "format", "feedback",
+              "review", "comment", "comments", "style", "cosmetic", "typo", "typos", "functional", "minor",
+              "no", "not", "see", "above", "below", "again", "optional", "unchanged", "fix", "fixes"}
 
 
 @dataclass
@@ -58,6 +75,11 @@ class _Open:
     to_v: int
     patches: tuple[int, ...] = ()
     inline: str | None = None  # the claim written on the header's own line
+    # "v2: <link>" then bullets (the changes made in v2): opened by a link line, the block
+    # holds only what follows it at once (a blank line first: it was a list of links)
+    by_link: bool = False
+    # "v2: text" whose indented lines wrap it (not one claim each, as "V1 -> V2: ..." lists)
+    wraps: bool = False
 
 
 def _patch_list(text: str) -> tuple[int, ...]:
@@ -70,7 +92,7 @@ def _asker(text: str) -> tuple[str, str | None]:
     if not m:
         return text, None
     who = " ".join(m.group(1).split())
-    if not _NAME_LIKE.match(who) or len(who.split()) > 4:
+    if not _NAME_LIKE.match(who) or len(who.split()) > 4 or _NOT_ASKER & set(who.lower().split()):
         return text, None
     return text[:m.start()].rstrip(), who.lower()
 
@@ -82,7 +104,7 @@ def _patches_named(text: str) -> tuple[int, ...]:
     m = _PATCH_IN_TEXT.search(text)
     if not m:
         return ()
-    return tuple(int(g) for g in m.groups() if g)
+    return tuple(n for n in dict.fromkeys(_patch_list(m.group(1))) if n > 0)
 
 
 def _header(line: str, this_version: int | None) -> _Open | None:
@@ -109,6 +131,9 @@ def _header(line: str, this_version: int | None) -> _Open | None:
     m = _HDR_IN.match(line) or _HDR_BARE.match(line)
     if m and int(m.group(1)) > 1:
         return _Open(int(m.group(1)) - 1, int(m.group(1)))
+    m = _HDR_VTEXT.match(line)
+    if m and 1 < int(m.group(1)) <= (this_version or int(m.group(1))):
+        return _Open(int(m.group(1)) - 1, int(m.group(1)), inline=m.group(2).strip(), wraps=True)
     return None
 
 
@@ -165,6 +190,18 @@ class _Reader:
         self.bullet, self.patches, self.blank_seen = [text], patches, False
 
     def line(self, line: str) -> None:
+        lk = _LINK.match(line)
+        if lk:  # "v3: https://…/<msgid>": never part of a bullet; bullets right under it are v3's
+            self.flush()
+            k = int(lk.group(1))
+            self.block = _Open(k - 1, k, by_link=True) if k > 1 else None
+            self.blank_seen = False
+            return
+        bare = _HDR_BARE.match(line)
+        if bare and int(bare.group(1)) <= 1:  # " v1:" then its link: the changelog is over
+            self.flush()
+            self.block = None
+            return
         hdr = _header(line, self.this_version)
         if hdr:
             self.flush()
@@ -180,6 +217,8 @@ class _Reader:
         if _LEAD_IN.match(line) or not line.strip():  # "Only changes are:" opens what follows
             self.flush()
             self.blank_seen = not line.strip()
+            if self.blank_seen and self.block.by_link:
+                self.block = None  # links listed one per line, not a changelog
             return
         self.in_block(line)
 
@@ -192,7 +231,9 @@ class _Reader:
             block.patches, self.blank_seen = _patch_list(ph.group(1)), False
         elif m:
             self.start(m.group(2), block.patches)
-        elif self.bullet and line[:1].isspace() and not block.inline:
+        elif block.wraps and self.bullet and line[:1].isspace() and _ITEM_VERB.match(line):
+            self.start(line.strip(), block.patches)  # "v2: add X\n    add Y": one change per line
+        elif self.bullet and line[:1].isspace() and (not block.inline or block.wraps):
             self.bullet.append(line.strip())  # a wrapped bullet
         elif block.inline and line[:1].isspace() and not self.blank_seen:
             self.start(line.strip(), block.patches)  # "V3 -> V4: Move defines up", then one per line

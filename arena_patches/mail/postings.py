@@ -16,6 +16,9 @@ from arena_patches.mail import changelog
 
 _CHANGE_ID = re.compile(r"^change-id:\s*(\S+)\s*$", re.M)
 _UNTHREADED_GAP = 3600.0  # patches of one send, unthreaded, go out within minutes
+_SAME_BASE_GAP = 60 * 86400.0  # versions of one patch resent on the same base: weeks apart at most
+_DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/\S+\n(?:(?:old|new|deleted|similarity|rename|copy)[^\n]*\n)*"
+                        r"index ([0-9a-f]{7,40})\.\.", re.M)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Posting:
     change_id: str | None
     parents: tuple[str, ...]  # what the cover (or first patch) is threaded under
     resend: bool = False  # its subject says RESEND: a copy of an earlier posting
+    bases: frozenset[tuple[str, str]] = frozenset()  # (file, pre-image blob) its patches' index lines name
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,10 @@ def _posting(key: str, ms: list[Message], tag_of) -> Posting:
                    cover=cover.message_id if cover else None, members=tuple(m.message_id for m in ms),
                    patch_titles=frozenset(_norm(m.title) for m in patches), links=links,
                    change_id=cid.group(1) if cid else None, parents=tuple(_chain(head)),
-                   resend=any(m.resend for m in ms))
+                   resend=any(m.resend for m in ms),
+                   # blobs abbreviated to 7 digits: one git prints 9 of them, another 12
+                   bases=frozenset((f, b[:7]) for m in patches for f, b in _DIFF_FILE.findall(m.body)
+                                   if set(b) != {"0"}))
 
 
 def group(ps: list[Posting]) -> list[Found]:
@@ -150,6 +157,11 @@ def group(ps: list[Posting]) -> list[Found]:
                 join(p.key, q.key)
             elif p.author == q.author and (_norm(p.title) == _norm(q.title)
                                            or p.patch_titles & q.patch_titles):
+                join(p.key, q.key)
+            elif p.author == q.author and p.tag != q.tag and p.bases and p.bases == q.bases \
+                    and abs(p.timestamp - q.timestamp) <= _SAME_BASE_GAP:
+                # retitled versions with no link and no thread (xt_HL v1-v3): the same author
+                # changing the same files from the same blobs under another version tag
                 join(p.key, q.key)
     out: dict[str, list[Posting]] = {}
     for p in ps:
@@ -184,11 +196,13 @@ def choose(found: list[Found], pick: str | None, spec_ids: set[str]) -> tuple[Fo
                or all(w in _norm(" ".join(p.title for p in f.postings)) for w in words)]
         if len(hit) != 1:
             raise UserError(f"--series {pick}: {'no' if not hit else len(hit)} series match "
-                            f"(the source holds: {_names(found)})")
+                            f"(the source holds: {_names(found)})",
+                            "name it by the Message-ID of one of its mails (shown after each title)")
         return hit[0], [f for f in found if f is not hit[0]]
     if len(found) > 1:
         raise UserError(f"the source holds {len(found)} unrelated series: {_names(found)}",
-                        "name the one to read with --series WORDS-OF-ITS-TITLE (or a Message-ID)")
+                        "name the one to read with --series WORDS-OF-ITS-TITLE, or with the Message-ID "
+                        "shown after it (series whose titles are alike)")
     return found[0], []
 
 
@@ -197,7 +211,7 @@ def _merged(fs: list[Found]) -> Found:
 
 
 def _names(found: list[Found]) -> str:
-    return "; ".join(f"\"{f.title}\" ({', '.join(f.labels)})" for f in found)
+    return "; ".join(f"\"{f.title}\" ({', '.join(f.labels)}) <{f.postings[-1].key}>" for f in found)
 
 
 def remap(claims: list[Claim], f: Found, posting_number: int) -> list[Claim]:

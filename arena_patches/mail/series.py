@@ -361,6 +361,8 @@ def _own_patch(c: Claim, p: Patch, v: int, built: dict) -> Claim | None:
         return replace(c, patch=p.number)
     then = built.get(c.to_version)
     same = [q.number for q in (then[2] if then else ()) if _same_title(q.subject, p.subject)]
+    if not same and then and then[3] == 1 and built[v][3] == 1 and then[2]:
+        same = [then[2][0].number]  # a one-patch series: its one patch, retitled or not
     return replace(c, patch=same[0]) if same else None
 
 

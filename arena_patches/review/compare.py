@@ -92,6 +92,8 @@ def _match(a: Version, b: Version) -> list[tuple[int, Patch | None, Patch | None
     """Rows for the newer version's patch numbers, then for dropped patches: pairs matched
     by subject, else by number when the old patch's subject is gone and the diffs are alike
     (a retitled patch); a new subject with a new diff is an added patch."""
+    if a.total == b.total == 1 and len(a.patches) == len(b.patches) == 1:
+        return [(1, a.patches[0], b.patches[0])]  # a one-patch series: retitled or not, the same patch
     b_titles = {_title(p) for p in b.patches}
     by_title = {_title(p): p for p in a.patches}
     rows: dict[int, tuple[Patch | None, Patch | None]] = {}

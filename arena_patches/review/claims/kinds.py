@@ -95,20 +95,60 @@ def _no_code_change(sc: Scope, args) -> tuple[ClaimVerdict, str]:
     return HOLDS, f"the code lines of {sc.new.name} are those of {sc.old.name} (comments and layout aside)"
 
 
-@kind("trailers", r"\b((?:acked|reviewed|tested|suggested|reported)-by)\b|"
-                  r"\b(?:pick|collect|add|carr|appl)\w*\b.*\b(?:tags?|trailers?|acks?|reviews?|r-?bs?)\b()|"
-                  r"\b(cc:?\s*stable)\b")
+_TRAILER_KIND = re.compile(
+    r"\b((?:acked|reviewed|tested|suggested|reported)-by)\b|"
+    r"\b(acked|reviewed|tested)\s+(?:from|by)\b|"  # "Acked from Jiri"
+    # "Picked up trailers", "add Jiri's ack", "collected the review tags": the trailer word
+    # within two words of the verb ("Added an IPv6 fix ... per Julian's review" is code)
+    r"\b(?:pick|collect|add|carr|appl)\w*\s+(?:up\s+)?(?:[\w.'-]+\s+){0,2}(?:tags?|trailers?|acks?|reviews?|r-?bs?)\b()|"
+    r"\b(cc:?\s*stable)\b", re.I)
+# who a trailer claim credits: "acked-by Nikolay", "Acked from Jiri", "Jakub's review",
+# "Reviewed-by: Simon Horman"; words that are no one's name are left out
+_CREDIT = re.compile(r"(?:-by\s*:?(?:\s+(?:from|of))?|\bfrom|\bby)\s+([A-Za-z][\w'-]*)|\b([A-Z][a-z]+)'s\b")
+_NO_ONE = {"the", "a", "an", "all", "each", "every", "patch", "patches", "series", "version", "tag", "tags",
+           "trailer", "trailers", "ack", "acks", "review", "reviews", "reviewer", "reviewers", "feedback",
+           "maintainer", "maintainers", "everyone", "them", "previous", "earlier", "stable", "cc", "list",
+           "community", "people", "others", "various", "several", "mailing", "lkml", "upstream", "both",
+           "from", "by", "of", "to", "for", "in", "on", "with", "and", "me", "him", "her", "this", "that"}
+
+
+def _read_trailers(text: str) -> tuple[str, ...] | None:
+    m = _TRAILER_KIND.search(text)
+    if not m:
+        return None
+    named = (m.group(1) or (m.group(2) + "-by" if m.group(2) else "") or
+             ("cc-stable" if m.group(4) else "")).lower()
+    people = [next(g for g in c.groups() if g).removesuffix("'s") for c in _CREDIT.finditer(text)]
+    people = [w for w in people if w.lower() not in _NO_ONE and not any(ch.isdigit() for ch in w)]
+    return (named, *dict.fromkeys(w.lower() for w in people))
+
+
+def _credits(value: str, people: tuple[str, ...]) -> bool:
+    return not people or any(re.search(rf"(?<![\w]){re.escape(who)}(?![\w])", value.lower()) for who in people)
+
+
+@kind("trailers", read=_read_trailers)
 def _trailers(sc: Scope, args) -> tuple[ClaimVerdict, str]:
-    named = next((a for a in args if a), "").lower().replace(" ", "").rstrip(":")
-    old = {(k.lower(), v.lower()) for p in sc.old_patches for k, v in p.trailers}
+    """A trailer a patch gains against the patch it continues (not against the whole old
+    version: a Fixes: moved to another patch is gained there), of the type the claim names
+    and crediting whom it names ("patch7 acked-by Nikolay" holds on Nikolay's Acked-by on
+    7/7, never on Daniel's on 1/7)."""
+    named, people = (args[0] if args else ""), tuple(args[1:])
     for p in sc.new_patches:
+        q = sc.counterpart(p)
+        old = {(k.lower(), v.lower()) for k, v in (q.trailers if q else ())}
         for k, v in p.trailers:
-            new = (k.lower(), v.lower())
-            if new in old or k.lower() == "signed-off-by":
+            if (k.lower(), v.lower()) in old or k.lower() == "signed-off-by":
                 continue
-            if not named or named == k.lower() or (named.startswith("cc") and "stable" in v.lower()):
+            if named == "cc-stable":
+                if k.lower() == "cc" and "stable" in v.lower():
+                    return HOLDS, f"{sc.where(p)} gains {k}: {v}"
+                continue
+            if (not named or named == k.lower()) and _credits(v, people):
                 return HOLDS, f"{sc.where(p)} gains {k}: {v}"
-    return UNJUDGED, "no patch in the mails gains such a trailer (it may sit on a cover or a patch absent)"
+    who = f" crediting {', '.join(people)}" if people else ""
+    return UNJUDGED, (f"no patch in the mails gains such a trailer{who} against the patch it continues "
+                      "(it may sit on a cover or a patch absent)")
 
 
 @kind("rebase", r"\b(rebas\w*)\b")
@@ -145,8 +185,9 @@ def _commit_message(sc: Scope, args) -> tuple[ClaimVerdict, str]:
 @kind("whitespace", r"\b(?:fix\w*|correct\w*|improper|wrong)\b.*\b(align\w*)\b|"
                     r"\b(indent\w*|white\s*space|coding\s+style|checkpatch)\b")
 def _whitespace(sc: Scope, args) -> tuple[ClaimVerdict, str]:
-    """Layout: a line the version adds that the one before added laid out otherwise."""
-    gained, lost = sc.changed()
+    """Layout: a line the version adds that the one before added laid out otherwise (its
+    indentation too: "Fixed indentation" re-indents a continuation line)."""
+    gained, lost = sc.changed(layout=True)
     before = {" ".join(l.split()) for _p, l in lost}
     hit = next(((p, l) for p, l in gained if l.strip() and " ".join(l.split()) in before), None)
     if hit:

@@ -37,13 +37,23 @@ class Scope:
         """The same, without comment lines and blank lines."""
         return [(p, l) for p, l in self.lines(which, sign) if l.strip() and not _COMMENT.match(l)]
 
-    def changed(self) -> tuple[list[tuple[Patch, str]], list[tuple[Patch, str]]]:
-        """The added lines only the new patches add, and those only the old ones added."""
-        old = Counter(l.strip() for _p, l in self.lines("old", "+"))
-        new = Counter(l.strip() for _p, l in self.lines("new", "+"))
-        gained = [(p, l) for p, l in self.lines("new", "+") if new[l.strip()] > old[l.strip()]]
-        lost = [(p, l) for p, l in self.lines("old", "+") if old[l.strip()] > new[l.strip()]]
+    def changed(self, layout: bool = False) -> tuple[list[tuple[Patch, str]], list[tuple[Patch, str]]]:
+        """The added lines only the new patches add, and those only the old ones added;
+        `layout`: a line whose indentation alone changed counts as changed too."""
+        key = (lambda l: l.rstrip()) if layout else (lambda l: l.strip())  # noqa: E731
+        old = Counter(key(l) for _p, l in self.lines("old", "+"))
+        new = Counter(key(l) for _p, l in self.lines("new", "+"))
+        gained = [(p, l) for p, l in self.lines("new", "+") if new[key(l)] > old[key(l)]]
+        lost = [(p, l) for p, l in self.lines("old", "+") if old[key(l)] > new[key(l)]]
         return gained, lost
+
+    def counterpart(self, p: Patch) -> Patch | None:
+        """The old version's patch that a new patch continues (scope's own pairing)."""
+        if p in self.old_patches:
+            return None
+        if self.patch is not None:
+            return self.old_patches[0] if self.old_patches else None
+        return _counterpart(self.old, self.new, p)
 
     def moved(self) -> list[tuple[Patch, str]]:
         """Added lines that the new version adds at another place than the old one did."""
@@ -69,6 +79,8 @@ def _counterpart(old: Version, new: Version, p: Patch) -> Patch | None:
     same = [q for q in old.patches if _title(q) == _title(p)]
     if same:
         return same[0]
+    if old.total == new.total == 1 and len(old.patches) == 1:
+        return old.patches[0]  # a one-patch series: its one patch, whatever its subject became
     titles = {_title(x) for x in new.patches}
     gone = [q for q in old.patches if _title(q) not in titles and set(q.paths) & set(p.paths)]
     ratio = lambda q: difflib.SequenceMatcher(None, q.diff, p.diff, autojunk=False).quick_ratio()  # noqa: E731
