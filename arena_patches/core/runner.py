@@ -29,6 +29,27 @@ def reproducer(argv: Sequence[str], cwd: str | None = None,
     return f"(cd {shlex.quote(cwd)} && {line})" if cwd else line
 
 
+# What the tree's code (make, its scripts, QEMU) sees of the caller's environment in the
+# sandbox: what a kernel build reads, nothing else. A token in the tool's environment
+# would reach a patch's Makefile, whose `$(error $(TOKEN))` lands in the report.
+SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "SOURCE_DATE_EPOCH", "KCFLAGS", "KCPPFLAGS",
+               "KAFLAGS", "KRUSTFLAGS", "HOSTCFLAGS", "HOSTLDFLAGS", "ARCH", "CROSS_COMPILE", "LLVM",
+               "LLVM_IAS", "PAHOLE")
+SANDBOX_ENV_PREFIXES = ("LC_", "CCACHE_", "KBUILD_")
+PASS_ENV = "ARENA_PATCHES_PASS_ENV"  # more names to let into the sandbox, comma-separated
+
+
+def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a sandboxed child: the caller's variables a kernel build reads
+    (SANDBOX_ENV, LC_*, CCACHE_*, KBUILD_*, and those named in $ARENA_PATCHES_PASS_ENV),
+    never a GIT_* one, plus `env`."""
+    more = {n.strip() for n in os.environ.get(PASS_ENV, "").split(",") if n.strip()}
+    out = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")
+           and (k in SANDBOX_ENV or k in more or k.startswith(SANDBOX_ENV_PREFIXES))}
+    out.update(env or {})
+    return out
+
+
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of every child: the caller's, less every GIT_* variable, plus `env`.
     Inside a git hook (or a shell that exported GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE,
@@ -76,10 +97,11 @@ class Runner:
             self.require_sandbox()
             for d in sandbox.writable:
                 os.makedirs(d, exist_ok=True)
+        confined = sandbox is not None and self.sandboxing
         argv = self.confined(argv, sandbox, str(cwd) if cwd else None)
         if not argv:
             raise ValueError("empty argv")
-        full_env = child_env(env)
+        full_env = sandbox_env(env) if confined else child_env(env)
         start = time.monotonic()
         try:
             proc = subprocess.Popen(

@@ -17,8 +17,10 @@ def tree(path: Path, files: dict[str, str]) -> Path:
 
 
 def on_path(monkeypatch) -> None:
-    """The fake gcc and ccache first on PATH (the runner passes the environment on)."""
+    """The fake gcc and ccache first on PATH, and the FAKELINUX_* knobs let into the
+    sandbox (which passes only what a build reads: ARENA_PATCHES_PASS_ENV names more)."""
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ARENA_PATCHES_PASS_ENV", "FAKELINUX_FAIL,FAKELINUX_SLEEP,FAKELINUX_DISK_FULL")
 
 
 SPEC = '[series]\ntitle = "k: fake"\n[build]\ntargets = ["x86_64"]\nkconfig = ["CONFIG_BPF=y"]\n'
