@@ -80,6 +80,24 @@ def test_coccinelle_reports_what_the_patch_brings_and_not_what_was_there(tmp_pat
         assert [x.new for x in coccinelle.Coccinelle().judge(same).findings] == [False]
 
 
+def test_a_spatch_that_dies_is_an_error_never_a_pass_and_never_cached(tmp_path, monkeypatch):
+    """spatch without a HOME dies with "Fatal error: exception Not_found" and prints no
+    finding: the check is `error` naming it (it was `pass`, and cached as such)."""
+    tree, base, commit, p = _tree(tmp_path, BASE_C + DUP, DUP)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "spatch").write_text("#!/bin/sh\necho 'Fatal error: exception Not_found' >&2\nexit 2\n")
+    (fake / "spatch").chmod(0o755)
+    monkeypatch.setattr(coccinelle, "SPATCH", (str(fake / "spatch"), *coccinelle.SPATCH[1:]))
+    with tree_mod.work_repo(tree_mod.open_user_tree(tree), tmp_path / "w") as wr:
+        # unconfined: the sandbox's own /tmp would hide a fake under the test's tmp dir
+        ctx = PatchContext(Version(1, 1, None, None, (p,), (), (), None), p, tmp_path / "work",
+                           Runner(sandbox=False), wr, base, commit, base)
+        r = coccinelle.Coccinelle().judge(ctx)
+        assert r.status is Status.ERROR and "exception Not_found" in r.detail, r
+        assert not list((tmp_path / "work").rglob("coccinelle-cache/*.json"))
+
+
 def test_kernel_doc_counts_only_the_warnings_the_patch_brings(tmp_path):
     after = BASE_C.replace("int keep", KDOC + "int keep")
     tree, base, commit, p = _tree(tmp_path, after, KDOC)

@@ -113,4 +113,7 @@ class Coccinelle(Check):
         rec = ctx.run_tree_code([*SPATCH, "--sp-file", str(script), *files], here, left)
         if rec.timed_out:
             raise Failed(f"coccinelle: spatch {name} killed at the {self.timeout:.0f} s budget")
+        if rec.returncode != 0:  # spatch itself failed: nothing was checked (and nothing is cached)
+            why = (rec.stderr or rec.stdout).strip().splitlines()
+            raise Failed(f"coccinelle: spatch {name} exited {rec.returncode}: {why[-1][:300] if why else ''}")
         return parse(rec.stdout, name)

@@ -46,6 +46,9 @@ def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     more = {n.strip() for n in os.environ.get(PASS_ENV, "").split(",") if n.strip()}
     out = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")
            and (k in SANDBOX_ENV or k in more or k.startswith(SANDBOX_ENV_PREFIXES))}
+    # some tools will not start without a HOME (spatch: "Fatal error: exception Not_found");
+    # the sandbox has no home, its /tmp is its own
+    out["HOME"] = "/tmp"
     out.update(env or {})
     return out
 
