@@ -262,3 +262,38 @@ def test_a_checker_whose_tool_fails_is_error_and_the_others_still_run(tmp_path):
             return []
     rs = checks_run.run([Broken(), commit_tags.CommitTags()], [_ctx(_patch(), tmp_path)])
     assert [r.status for r in rs] == [Status.ERROR, Status.PASS] and "not found" in rs[0].detail
+
+
+def test_the_base_scripts_archive_is_extracted_safely_without_pythons_data_filter(tmp_path, monkeypatch):
+    """Debian 12's python3 (3.11.2) has no tarfile "data" filter: the same rules hold."""
+    import io
+    import tarfile
+    from arena_patches.checks import basetree
+    from arena_patches.checks.registry import Failed
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(*members):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for name, kind, target in members:
+                info = tarfile.TarInfo(name)
+                if kind == "link":
+                    info.type, info.linkname = tarfile.SYMTYPE, target
+                    t.addfile(info)
+                else:
+                    info.size = len(b"x")
+                    t.addfile(info, io.BytesIO(b"x"))
+        buf.seek(0)
+        return tarfile.open(fileobj=buf)
+    root = tmp_path / "ok"
+    root.mkdir()
+    basetree._extract(archive(("scripts/a.pl", "file", ""),
+                              ("scripts/dtc/prefixes/arm", "link", "../../arch/arm")), root)
+    assert (root / "scripts/a.pl").read_bytes() == b"x" and (root / "scripts/dtc/prefixes/arm").is_symlink()
+    for bad in ((("../evil", "file", ""),), (("scripts/x", "link", "/etc/passwd"),),
+                (("scripts/x", "link", "../../../out"),)):
+        d = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
+        d.mkdir()
+        with pytest.raises(Failed):
+            basetree._extract(archive(*bad), d)
+        assert not any(d.rglob("*"))

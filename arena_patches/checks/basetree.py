@@ -4,6 +4,7 @@ never a copy a patch could have changed, and never from the user's tree. Files a
 touched are written beside them (before/after), each path held inside the work dir."""
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
@@ -26,10 +27,27 @@ def base_tree(ctx: PatchContext) -> Path:
     tar = ctx.work / f"base-{ctx.base[:12]}.tar"
     ctx.wr.git("archive", "--format=tar", "-o", str(tar), ctx.base, "--", *have, timeout=600)
     with tarfile.open(tar) as t:
-        t.extractall(root, filter="data")  # no member outside root, no device, no link out
+        _extract(t, root)
     tar.unlink()
     (root / ".complete").write_text(ctx.base)
     return root
+
+
+def _extract(t: tarfile.TarFile, root: Path) -> None:
+    """Every member under root: no member outside it, no device, no link out. Python's own
+    "data" filter where it has one (3.11.4 on); Debian 12's python3 is 3.11.2: the same
+    rules said here."""
+    if hasattr(tarfile, "data_filter"):
+        t.extractall(root, filter="data")
+        return
+    for m in t.getmembers():
+        dest = confined(root, m.name)
+        if dest is None or not (m.isfile() or m.isdir() or m.issym()):
+            raise Failed(f"the base's scripts/ archive holds {m.name!r}: not a plain file inside it")
+        if m.issym() and (m.linkname.startswith("/") or not os.path.normpath(
+                os.path.join(dest.parent, m.linkname)).startswith(str(root) + os.sep)):
+            raise Failed(f"the base's scripts/ archive links {m.name!r} out of it")
+    t.extractall(root)
 
 
 def interpreter(script: Path) -> list[str]:

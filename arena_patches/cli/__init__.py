@@ -126,9 +126,11 @@ def _flush() -> None:
 def _quiet_stdout() -> None:
     """What could not be written is dropped here, not again at exit ("Exception ignored")."""
     try:
+        out = sys.stdout.fileno()
         fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-        os.close(fd)
+        if fd != out:  # with fd 1 closed, devnull opens as fd 1 itself: keep it open
+            os.dup2(fd, out)
+            os.close(fd)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass
 
