@@ -80,7 +80,9 @@ class RayExecutor:
         pending = list(refs)
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                # a short wait, again and again: Ctrl-C (SIGINT) is seen between two, not
+                # after the last unit ends (ray.wait blocks in C)
+                done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
                 for ref in done:
                     i = index[ref]
                     try:
