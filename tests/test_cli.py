@@ -52,3 +52,26 @@ def test_json_is_clean_and_total(tmp_path, capsys):
     assert v["missing"] == [2]
     assert v["patches"][1] == {"number": 2, "present": False, "message_id": None,
                                "subject": None, "files": []}
+
+
+def test_progress_into_a_log_says_each_phase_and_each_step_not_each_file(monkeypatch, capsys):
+    """stderr a log (CI): the numbered steps, the message that starts each phase (the cold
+    base build says itself before its minutes of make), and no line per imported file."""
+    import io
+    from arena_patches import cli as cli_mod
+
+    class Log(io.StringIO):
+        def isatty(self):
+            return False
+    log = Log()
+    monkeypatch.setattr(cli_mod.sys, "stderr", log)
+    with cli_mod.progress() as say:
+        for n in range(0, 5000, 1000):
+            say(f"importing the 6.12 kernel: {n} files")
+        say("build x86_64 v1 base")
+        say("[1/4] v1 1/4 x86_64 fail 12 s")
+        say("build x86_64 v1 2/4")
+        say("[2/4] v1 2/4 x86_64 pass 9 s")
+    assert log.getvalue().splitlines() == [
+        "importing the 6.12 kernel: 0 files", "build x86_64 v1 base", "[1/4] v1 1/4 x86_64 fail 12 s",
+        "build x86_64 v1 2/4", "[2/4] v1 2/4 x86_64 pass 9 s"]

@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -40,11 +41,25 @@ def progress(enabled: bool = True) -> Iterator:
         yield lambda msg: None
         return
     if not sys.stderr.isatty():
-        yield lambda msg: print(escape.terminal(msg), file=sys.stderr, flush=True) if is_step(msg) else None
+        yield _log_lines()
         return
     con = text.console(stderr=True)
     with con.status("starting") as st:
         yield lambda msg: st.update(msg)
+
+
+def _log_lines(every: float = 10.0):
+    """Progress into a log: every numbered step, and any other message that starts a new
+    phase (the cold base build before the first step, an import, a boot) or comes 10 s
+    after the last line; never a line per file of a 86,000-file import."""
+    last = {"at": float("-inf"), "head": None}
+
+    def say(msg: str) -> None:
+        now, head = time.monotonic(), msg.split(" ", 1)[0]
+        if is_step(msg) or head != last["head"] or now - last["at"] >= every:
+            print(escape.terminal(msg), file=sys.stderr, flush=True)
+            last["at"], last["head"] = now, head
+    return say
 
 
 class OutputLost(Exception):
