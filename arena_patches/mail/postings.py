@@ -17,8 +17,14 @@ from arena_patches.mail import changelog
 _CHANGE_ID = re.compile(r"^change-id:\s*(\S+)\s*$", re.M)
 _UNTHREADED_GAP = 3600.0  # patches of one send, unthreaded, go out within minutes
 _SAME_BASE_GAP = 60 * 86400.0  # versions of one patch resent on the same base: weeks apart at most
-_DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/\S+\n(?:(?:old|new|deleted|similarity|rename|copy)[^\n]*\n)*"
-                        r"index ([0-9a-f]{7,40})\.\.", re.M)
+_INDEX = re.compile(r"^diff --git a/(\S+) b/(\S+)\n(?:(?!diff --git).*\n)*?index ([0-9a-f]+)\.\.([0-9a-f]+)",
+                    re.M)
+
+
+def index_lines(diff: str) -> list[tuple[str, str, str, str]]:
+    """(old path, new path, pre-image blob, post-image blob) of each file a diff (or a whole
+    patch mail) changes, from its `index` line; a new file's pre-image is all zeros."""
+    return _INDEX.findall(diff)
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,8 @@ def _posting(key: str, ms: list[Message], tag_of) -> Posting:
                    change_id=cid.group(1) if cid else None, parents=tuple(_chain(head)),
                    resend=any(m.resend for m in ms),
                    # blobs abbreviated to 7 digits: one git prints 9 of them, another 12
-                   bases=frozenset((f, b[:7]) for m in patches for f, b in _DIFF_FILE.findall(m.body)
-                                   if set(b) != {"0"}))
+                   bases=frozenset((f, pre[:7]) for m in patches for f, _b, pre, _post in index_lines(m.body)
+                                   if set(pre) != {"0"}))
 
 
 def group(ps: list[Posting]) -> list[Found]:

@@ -37,8 +37,6 @@ from arena_patches.core.model import (
 from arena_patches.mail.spec import SeriesSpec
 
 _BASE_COMMIT = re.compile(r"^base-commit:\s*([0-9a-f]{7,40})\s*$", re.M)
-_INDEX = re.compile(r"^diff --git a/(\S+) b/(\S+)\n(?:(?!diff --git).*\n)*?index ([0-9a-f]+)\.\.([0-9a-f]+)",
-                    re.M)
 _ATTRIBUTION = re.compile(r"^(On .*wrote:|.*<[^>]+> (wrote|writes):)\s*$")
 
 
@@ -97,12 +95,13 @@ def parse_patch(m: Message) -> tuple[Patch, list[Problem]]:
             who = Person(name, addr)
     message = parts.message.strip()
     trailers = tuple(parts.trailers)
-    blobs = tuple((a, pre) for a, _b, pre, _post in _INDEX.findall(diff) if set(pre) != {"0"})
+    index = postings.index_lines(diff)
+    blobs = tuple((a, pre) for a, _b, pre, _post in index if set(pre) != {"0"})
     return Patch(
         number=m.counter, total=m.expected, message_id=m.message_id, subject=m.title,
         author=who, date=m.date, timestamp=m.timestamp, commit_message=message,
         trailers=trailers, diff=diff, files=tuple(files), base_blobs=blobs,
-        origin=m.origin, post_blobs=tuple((b, post) for _a, b, _pre, post in _INDEX.findall(diff)
+        origin=m.origin, post_blobs=tuple((b, post) for _a, b, _pre, post in index
                                           if set(post) != {"0"}), notes=changelog.notes(body)), problems
 
 
