@@ -214,7 +214,7 @@ def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):
     def ctrl_c(wt, wr, patch):
         calls.append(patch.number)
         if len(calls) == 2:  # as if git died under Ctrl-C, leaving its lock behind
-            (wt.parent.parent / "repo.git" / "worktrees" / "apply" / "index.lock").write_text("")
+            (wt.parent.parent / "repo.git" / "worktrees" / tree_mod.SHARED_WORKTREE / "index.lock").write_text("")
             raise KeyboardInterrupt
         return real(wt, wr, patch)
     monkeypatch.setattr(apply_mod, "_commit", ctrl_c)
@@ -224,7 +224,7 @@ def test_interrupted_run_leaves_nothing_stale(user_tree, tmp_path, monkeypatch):
     monkeypatch.setattr(apply_mod, "_commit", real)
     with tree_mod.work_repo(ut, tmp_path / "w") as wr:  # the lock was released
         (r,) = stages.apply_series(s, wr, [1])
-        wt_status = gittree.run(wr.root / "wt" / "apply", "status", "--porcelain")
+        wt_status = gittree.run(wr.root / "wt" / tree_mod.SHARED_WORKTREE, "status", "--porcelain")
     assert [x.status for x in r.patches] == [ApplyStatus.APPLIED] * 3
     assert wt_status == ""
     assert gittree.snapshot(user_tree) == before

@@ -155,3 +155,44 @@ def test_a_unit_lost_on_the_executor_is_error_cells_never_pass():
     assert [(c.target, c.patch, c.status) for c in cells] == [("x86_64", 1, Status.ERROR), ("x86_64", 2, Status.ERROR)]
     assert "build x86_64: WorkerCrashedError" in cells[0].detail
     assert stats.compiler_invocations == 7 and stats.built_states == 2
+
+
+# Lines 20-42 of what 6.12's kbuild printed for `make -k --output-sync=target vmlinux`
+# (x86_64 tinyconfig + BPF, stderr into stdout), after an unused static was added to
+# kernel/bpf/core.c and kernel/bpf/arena.c; the quotes as a UTF-8 locale prints them.
+KBUILD_GROUPED = """\
+  LDS     arch/x86/kernel/vmlinux.lds
+  AR      arch/x86/built-in.a
+  CC      kernel/bpf/core.o
+../../wt/build/kernel/bpf/core.c:3238:12: warning: \u2018zz_unused_c\u2019 defined but not used [-Wunused-variable]
+ 3238 | static int zz_unused_c;
+      |            ^~~~~~~~~~~
+  CC      kernel/bpf/arena.o
+../../wt/build/kernel/bpf/arena.c:101:6: warning: no previous prototype for \u2018arena_freed_pages_total\u2019 [-Wmissing-prototypes]
+  101 | long arena_freed_pages_total(struct bpf_arena *arena)
+      |      ^~~~~~~~~~~~~~~~~~~~~~~
+../../wt/build/kernel/bpf/arena.c: In function \u2018arena_free_pages\u2019:
+../../wt/build/kernel/bpf/arena.c:539:14: warning: unused variable \u2018freed\u2019 [-Wunused-variable]
+  539 |         long freed;
+      |              ^~~~~
+../../wt/build/kernel/bpf/arena.c: At top level:
+../../wt/build/kernel/bpf/arena.c:622:12: warning: \u2018zz_unused_a\u2019 defined but not used [-Wunused-variable]
+  622 | static int zz_unused_a;
+      |            ^~~~~~~~~~~
+  AR      kernel/bpf/built-in.a
+  AR      kernel/built-in.a
+"""
+
+
+def test_each_compile_is_heard_by_its_object_in_a_grouped_make_log():
+    heard = dg.by_object(KBUILD_GROUPED, ["../../wt/build"])
+    assert list(heard) == ["kernel/bpf/core.o", "kernel/bpf/arena.o"]  # only compiles: no AR, no LDS
+    assert [(d.file, d.message, d.flag) for d in heard["kernel/bpf/core.o"]] == \
+        [("kernel/bpf/core.c", "'zz_unused_c' defined but not used", "-Wunused-variable")]
+    assert [d.line for d in heard["kernel/bpf/arena.o"]] == [101, 539, 622]
+    # the block ends at the next step of another file; the object's own steps keep it
+    tail = "  CHECK   kernel/bpf/arena.c\nkernel/bpf/arena.c:7:1: warning: sparse says [-Wx]\n" \
+           "  AR      kernel/bpf/built-in.a\nkernel/bpf/x.c:1:1: warning: not arena's\n"
+    more = dg.by_object("  CC      kernel/bpf/arena.o\n" + tail, [])
+    assert [d.message for d in more["kernel/bpf/arena.o"]] == ["sparse says"]
+    assert dg.by_object("  CC [M]  drivers/x.o\nx.c:1:1: error: no\n", [])["drivers/x.o"][0].message == "no"

@@ -90,7 +90,7 @@ def _key_root(w: World) -> Path:
 
 PLANTS = {  # where a link is planted (relative to work/trees/<key>) -> what it points at
     "lock": "secret", "user-tree": "secret", ".writable": "secret", "repo.git": "dir",
-    "wt": "dir", "apply-cache": "dir", "wt/apply": "dir", "../../trees": "dir"}
+    "wt": "dir", "apply-cache": "dir", "wt/build": "dir", "../../trees": "dir"}
 
 
 @pytest.mark.parametrize("where", sorted(PLANTS))
@@ -126,10 +126,10 @@ def test_a_hard_link_planted_at_the_lock_is_refused(world, capsys):
 
 
 def test_a_worktree_git_file_naming_the_users_repository_is_not_followed(world, capsys):
-    """work/trees/<key>/wt/apply/.git rewritten to name the user's .git: the tool's checkout
+    """work/trees/<key>/wt/build/.git (where patches are applied) rewritten to name the user's .git: the tool's checkout
     there would move the user's HEAD and index. The tool makes its worktree anew instead."""
     assert _run(["apply", *world.common()], capsys)[0] == 0
-    (_key_root(world) / "wt" / "apply" / ".git").write_text(f"gitdir: {world.tree / '.git'}\n")
+    (_key_root(world) / "wt" / "build" / ".git").write_text(f"gitdir: {world.tree / '.git'}\n")
     import shutil
     shutil.rmtree(_key_root(world) / "apply-cache")  # so the worktree is used again
     before = _state(world)

@@ -310,7 +310,7 @@ def test_a_patch_that_fills_its_o_dir_fails_and_fills_nothing_else(tmp_path, mon
         # tool cannot tell): not judged, exit 3, never a pass
         assert rc == 3 and cell["status"] == "error" and "No space left on device" in cell["detail"]
         assert "ran out of the machine's disk or memory" in cell["detail"]
-        assert shutil.disk_usage(builds).free == 0
+        assert shutil.disk_usage(builds).free < 64 << 10  # full (the tool let go of what it kept there)
         assert shutil.disk_usage(work).free > 10 << 20  # the work dir's own disk is not the O= dir's
         assert list((work / "trees").rglob("build-cache/*"))  # the tool's own state still written
     finally:

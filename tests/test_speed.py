@@ -184,3 +184,73 @@ def test_a_deleted_header_its_untouched_users_still_include_fails_incrementally_
     for doc in docs:
         assert [c["word"] for c in doc["results"]] == ["pass", "fail"]
         assert [e["message"] for e in doc["results"][1]["errors"]] == ["only_d.h: No such file or directory"]
+
+
+# What each compile said is heard in the state's one make (its output grouped per recipe,
+# make -O) and kept beside the objects: a state whose make did not compile a file of the
+# version still knows that file's warnings, with no second make to hear them again.
+HEARD_V1 = VersionSpec(1, (
+    PatchSpec("k: warn a", "", (Edit("kernel/a.c", "int a;\n", "#warning kept\nint a;\n"),)),
+    PatchSpec("k: touch b", "a.c is not compiled again: its warning is known all the same.",
+              (Edit("kernel/b.c", "int b;\n", "int b = 1;\n"),)),
+    PatchSpec("k: touch a", "a.c compiled again: its warning is heard again, and is not new.",
+              (Edit("kernel/a.c", "int a;\n", "int a = 1;\n"),)),
+))
+
+
+def _makes(monkeypatch) -> list[tuple[str, ...]]:
+    """Every make's goals, as the tool runs them."""
+    from arena_patches.core import runner
+    seen, real = [], runner.Runner.run
+
+    def run(self, argv, **kw):
+        argv = [str(a) for a in argv]
+        if "make" in argv:
+            seen.append(tuple(a for a in argv[argv.index("make"):] if a == "vmlinux" or a.startswith("kernel/")))
+        return real(self, argv, **kw)
+    monkeypatch.setattr(runner.Runner, "run", run)
+    return seen
+
+
+def test_a_state_knows_what_its_files_said_without_compiling_them_again(tmp_path, monkeypatch, capsys):
+    w = fakelinux.series(tmp_path, monkeypatch, BASE, [HEARD_V1], tag="heard")
+    makes = _makes(monkeypatch)
+
+    def build(work: str, *extra) -> list:
+        rc = cli.main(["build", "--spec", str(w["spec"]), "--tree", str(w["tree"]), "--source", str(w["src"]),
+                       "--work-dir", str(tmp_path / work), "--targets", "x86_64", "--json", *extra])
+        doc = json.loads(capsys.readouterr().out)
+        assert rc == 0, doc  # a new warning is no failure
+        return [(c["word"], [x["message"] for x in c["new_warnings"]]) for c in doc["results"]]
+
+    assert build("inc") == [("warn", ["#warning kept"]), ("pass", []), ("pass", [])]
+    states = [m for m in makes if "vmlinux" in m]
+    assert len(states) == 4  # the base and three patches
+    assert [m for m in makes if any(g.startswith("kernel/") for g in m)] == []  # no object compiled by name
+    assert build("cold", "--from-scratch") == [("warn", ["#warning kept"]), ("pass", []), ("pass", [])]
+
+
+def test_an_object_another_make_wrote_is_compiled_again_to_be_heard(tmp_path, monkeypatch, capsys):
+    """What was heard speaks for an object only while it is the object it was heard for:
+    written since by a make that did not group its output (the boot's make), and kept by
+    the state's make, it is compiled again on its own to be heard."""
+    import os
+    w = fakelinux.series(tmp_path, monkeypatch, BASE, [HEARD_V1], tag="heard")
+    argv = ["build", "--spec", str(w["spec"]), "--tree", str(w["tree"]), "--source", str(w["src"]),
+            "--work-dir", str(w["work"]), "--targets", "x86_64", "--json", "--version", "1"]
+    assert cli.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)["results"]
+    last = max(w["work"].glob("trees/*/build-cache/*.json"), key=lambda p: p.stat().st_mtime_ns)
+    said = json.loads(last.read_text())["entry"]["warnings"]
+    assert [x["message"] for x in said] == ["#warning kept"]  # the last state: a.c's warning
+    last.unlink()  # that state built again, on the O= it left
+    (a,) = w["work"].glob("trees/*/builds/*/kernel/a.o")
+    # another make wrote it after the state's checkout (here: an hour on), so make keeps it
+    future = a.stat().st_mtime_ns + 3600 * 10**9
+    os.utime(a, ns=(future, future))
+    makes = _makes(monkeypatch)
+    assert cli.main(argv) == 0
+    again = json.loads(capsys.readouterr().out)["results"]
+    assert [(c["word"], c["new_warnings"]) for c in again] == [(c["word"], c["new_warnings"]) for c in first]
+    assert makes == [("vmlinux",), ("kernel/a.o",)]  # a.o heard again by name; b.o is known
+    assert json.loads(last.read_text())["entry"]["warnings"] == said

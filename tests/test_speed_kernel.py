@@ -1,5 +1,8 @@
 """On the real 6.12 kernel: each state built on the one before it gives exactly the cells
-that building every state cold gives (`build --from-scratch`). The cheapest real case
+that building every state cold gives (`build --from-scratch`). First, what a state knows
+without compiling a file again: core.c gets a warning, syscall.c a line (core.c is not
+compiled again: its warning is known from the make that compiled it), core.c a comment
+(compiled again: the warning is heard again and is not new). Then the cheapest real case
 that holds the hard ones in two patches: a private header of kernel/bpf/ that few files include
 (mmap_unlock_work.h: task_iter.c, and stackmap.c where the config has perf events)
 changed so that the build stops half way (#error), then deleted while its users still
@@ -22,7 +25,13 @@ from tests.kernel import kernel_tree, work_dir
 pytestmark = pytest.mark.integration
 H = "kernel/bpf/mmap_unlock_work.h"
 GUARD = "#define __MMAP_UNLOCK_WORK_H__\n"
+UNUSED = "static int arena_patches_unused;\n"
 SERIES = VersionSpec(1, (
+    PatchSpec("bpf: core.c: a warning", "", (Edit("kernel/bpf/core.c", "#include <linux/bpf.h>\n",
+                                                   "#include <linux/bpf.h>\n\n" + UNUSED),)),
+    PatchSpec("bpf: syscall.c: a line", "", (Edit("kernel/bpf/syscall.c", "#define BPF_OBJ_FLAG_MASK",
+                                                   "/* a line */\n#define BPF_OBJ_FLAG_MASK"),)),
+    PatchSpec("bpf: core.c: a comment", "", (Edit("kernel/bpf/core.c", UNUSED, UNUSED[:-1] + " /* kept */\n"),)),
     PatchSpec("bpf: mmap_unlock_work.h: break it", "A header change that stops its users half way.",
               (Edit(H, GUARD, GUARD + "#error half way\n"),)),
     PatchSpec("bpf: remove mmap_unlock_work.h", "Its users still include it.", (Edit(H, "", "", delete=True),)),
@@ -60,8 +69,10 @@ def test_incremental_equals_from_scratch_on_the_real_kernel(tmp_path, capsys):
     cells = lambda d: [{k: v for k, v in c.items() if k not in ("cached", "seconds", "reproduce")}
                        for c in d["results"]]
     assert cells(incremental) == cells(scratch)
-    assert [c["word"] for c in incremental["results"]] == ["fail", "fail"]
-    broken, gone = incremental["results"]
+    assert [c["word"] for c in incremental["results"]] == ["warn", "pass", "pass", "fail", "fail"]
+    warned, _, _, broken, gone = incremental["results"]
+    assert [(w["file"], w["message"]) for w in warned["new_warnings"]] == \
+        [("kernel/bpf/core.c", "'arena_patches_unused' defined but not used")]
     assert {(e["file"], e["message"]) for e in broken["errors"]} == {(H, "#error half way")}
     assert {e["message"] for e in gone["errors"]} == {"mmap_unlock_work.h: No such file or directory"}
     assert incremental["stats"]["compiler_invocations"] < scratch["stats"]["compiler_invocations"]

@@ -91,11 +91,13 @@ class Runner:
             env: Mapping[str, str] | None = None, timeout: float | None = None,
             input: bytes | None = None, check: bool = False,
             until: Callable[[str], bool] | None = None, grace: float = 3.0,
-            encoding: str = "utf-8", sandbox: Sandbox | None = None) -> RunRecord:
+            encoding: str = "utf-8", sandbox: Sandbox | None = None,
+            merged: bool = False) -> RunRecord:
         """`until`: watch stdout as it comes and end the process `grace` seconds after
         it returns true (a guest that printed its last answer need not be waited for).
         `encoding="latin-1"` keeps one character per byte (binary framing: cat-file --batch).
-        `sandbox`: the tree's code runs in it (core/sandbox.py); the record's argv is bwrap's."""
+        `sandbox`: the tree's code runs in it (core/sandbox.py); the record's argv is bwrap's.
+        `merged`: stderr goes into stdout, in the order written (the record's stderr is empty)."""
         if sandbox is not None and self.sandboxing:
             self.require_sandbox()
             for d in sandbox.writable:
@@ -109,7 +111,8 @@ class Runner:
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=full_env, stdin=subprocess.PIPE if input is not None
-                else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
                 start_new_session=True)  # own process group: a timeout kills the whole tree
         except FileNotFoundError as e:
             raise InfraError(f"{argv[0]}: not found", "run scripts/setup to install it") from e
@@ -130,7 +133,7 @@ class Runner:
         rec = RunRecord(
             argv=tuple(argv), cwd=str(cwd) if cwd else None,
             returncode=proc.returncode if not timed_out else -9,
-            stdout=out.decode(encoding, "replace"), stderr=err.decode("utf-8", "replace"),
+            stdout=out.decode(encoding, "replace"), stderr=(err or b"").decode("utf-8", "replace"),
             seconds=time.monotonic() - start, timed_out=timed_out,
             env_overrides=tuple(sorted((env or {}).items())))
         if check and (rec.returncode != 0 or timed_out):
@@ -168,12 +171,13 @@ class Runner:
 def _watch(proc: subprocess.Popen, until, timeout: float | None, grace: float):
     import selectors
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    sel.register(proc.stderr, selectors.EVENT_READ)
+    streams = [f for f in (proc.stdout, proc.stderr) if f is not None]  # stderr None: merged
+    for f in streams:
+        sel.register(f, selectors.EVENT_READ)
     out, err = bytearray(), bytearray()
     start = time.monotonic()
     stop_at = None
-    open_streams = 2
+    open_streams = len(streams)
     while open_streams:
         now = time.monotonic()
         limits = [x for x in (None if timeout is None else start + timeout, stop_at) if x]
@@ -234,12 +238,14 @@ class FakeRunner(Runner):
     sandboxes: list[Sandbox | None] = field(default_factory=list)  # what each call asked for
 
     def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False,
-            until=None, grace=3.0, encoding="utf-8", sandbox=None):
+            until=None, grace=3.0, encoding="utf-8", sandbox=None, merged=False):
         key = tuple(str(a) for a in argv)
         c = str(cwd) if cwd else None
         self.calls.append((key, c))
         self.sandboxes.append(sandbox)
         rc, out, err = self.answer(key, c)
+        if merged:
+            out, err = out + err, ""
         rec = RunRecord(argv=key, cwd=c, returncode=rc, stdout=out, stderr=err, seconds=0.0,
                         env_overrides=tuple(sorted((env or {}).items())))
         if check and rc != 0:

@@ -19,6 +19,9 @@ _CC = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)?\s+"
 _LD = re.compile(r"^(?:\S*ld(?:\.\w+)?(?:-\d+)?: )?(?P<file>[^\s:]+?)(?::(?P<line>\d+))?"
                  r"(?::\(\S+\))?: (?P<msg>(?:undefined reference|multiple definition|relocation truncated)[^\n]*)$")
 _LD_ERR = re.compile(r"^(?P<tool>\S*ld(?:\.\w+)?(?:-\d+)?): (?P<msg>.*(?:error|undefined symbol).*)$")
+# kbuild's quiet line for one step of a recipe: "  CC      kernel/bpf/arena.o", "  CC [M]  x.o",
+# "  AR      built-in.a", "  CHECK   kernel/bpf/arena.c"
+_QUIET = re.compile(r"^  (?P<tag>[A-Z][A-Z0-9_]*(?: \[M\])?) +(?P<path>\S+)$")
 _MAKE_ERR = re.compile(r"^make(?:\[\d+\])?: \*\*\* (?P<msg>.*)$")
 # What only the machine causes: the disk or the memory ran out, the compiler was killed
 # (gas: "can't fill 256 bytes in section .data of x.o: 'No space left on device'"; gcc:
@@ -103,6 +106,30 @@ def parse(output: str, roots: list[str] = ()) -> list[Diagnostic]:
         if m:
             out.append(Diagnostic(m.group("tool").rsplit("/", 1)[-1], None, None, Severity.ERROR,
                                   m.group("msg").strip()))
+    return out
+
+
+def by_object(output: str, roots: list[str] = ()) -> dict[str, list[Diagnostic]]:
+    """Each object compiled in a make whose output is grouped per target (`make
+    --output-sync=target`, stderr into stdout): the diagnostics its recipe printed, by the
+    object's path in O= (its quiet line `  CC      kernel/bpf/arena.o`). A recipe's output
+    is one block: the object's block runs from its CC line to the next quiet line of
+    another file (its own `CHECK kernel/bpf/arena.c`, kernel-doc's W=1 lines, objtool's
+    stay in it)."""
+    out: dict[str, list[Diagnostic]] = {}
+    current: str | None = None
+    for line in output.splitlines():
+        m = _QUIET.match(line)
+        if m:
+            path = m.group("path")
+            if m.group("tag") in ("CC", "CC [M]") and path.endswith(".o"):
+                current = path
+                out.setdefault(current, [])
+            elif current is None or path.rsplit(".", 1)[0] != current.rsplit(".", 1)[0]:
+                current = None
+            continue
+        if current is not None:
+            out[current] += parse(line, roots)
     return out
 
 

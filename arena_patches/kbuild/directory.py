@@ -23,7 +23,10 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
 CONFIG_STAMP = ".arena-patches-config"  # the config's key, written once the config is made
 BUILT_STAMP = ".arena-patches-built"  # what O= holds: written after a build, removed before any make
-VMLINUX = ("-k", "vmlinux")  # a state's build (kbuild/state.py says why -k)
+# each recipe's output in one block, stderr with it: a state's diagnostics are read per
+# object from its one make (diagnostics.by_object)
+GROUPED = "--output-sync=target"
+VMLINUX = ("-k", GROUPED, "vmlinux")  # a state's build (kbuild/state.py says why -k)
 
 
 def make_env(root: Path) -> dict[str, str]:
@@ -39,7 +42,8 @@ def placement(kind: str, target: str, separate: bool) -> tuple[str, str]:
     """(worktree name, O= dir suffix). Units run one after the other share the worktree
     `wt/<kind>` (ccache keys hold paths relative to the work dir: an unchanged layout keeps
     every compile cached); units running at once (Ray) each get `wt/<kind>-<target>` and
-    an O= dir of their own. Result cache entries are keyed by tree, not path: shared."""
+    an O= dir of their own. Result cache entries are keyed by tree, not path: shared.
+    `wt/build` is also where the patches were applied (tree/repo.SHARED_WORKTREE)."""
     return (f"{kind}-{target}", f"-{kind}-{target}") if separate else (kind, "")
 
 
@@ -107,10 +111,11 @@ class BuildDir:
                       planned=(self.source, self.root / "repo.git"))
 
     def run(self, argv: list[str], timeout: float, readonly: tuple[str | Path, ...] = (),
-            cwd: Path | None = None) -> RunRecord:
+            cwd: Path | None = None, merged: bool = False) -> RunRecord:
         """Run the tree's own code (make, scripts/checkpatch.pl, kernel-doc, a checker) in
         this directory's sandbox, under the environment of its builds: the one call."""
-        return self.runner.run(argv, cwd=cwd, env=self.env, timeout=timeout, sandbox=self.sandbox(readonly))
+        return self.runner.run(argv, cwd=cwd, env=self.env, timeout=timeout, sandbox=self.sandbox(readonly),
+                               merged=merged)
 
     def checker_goals(self, objs: list[str]) -> list[str]:
         """sparse on objects just compiled: C=2 runs the checker alone, no compile again."""
@@ -119,7 +124,7 @@ class BuildDir:
     def make(self, goals: list[str], timeout: float) -> RunRecord:
         # any make may change what O= holds: the stamp saying what it holds goes first
         (self.out / BUILT_STAMP).unlink(missing_ok=True)
-        return self.run(self.argv(goals), timeout)
+        return self.run(self.argv(goals), timeout, merged=GROUPED in goals)
 
     def holds(self, what: str) -> bool:
         """O= holds the finished build `what` (mark()ed after it, no make since)."""

@@ -2,9 +2,11 @@
 (tree id, target, config, toolchain, files), and how a patch is judged from the states
 before and after it.
 
-At each commit: `make vmlinux` (links, so a 32-bit undefined reference shows), then every
-kernel .c file the version touches is compiled again on its own to read its diagnostics
-(a ccache hit replays them).
+At each commit: `make vmlinux` (links, so a 32-bit undefined reference shows), its output
+grouped per recipe, so what each compile said is known by object (ObjectDiagnostics keeps
+it for the objects a later state does not compile again). A kernel .c file the version
+touches that this make did not hear is compiled again on its own (a ccache hit replays
+what it said): after a failed make, or in an O= dir another make wrote.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from pathlib import Path
 from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
-from arena_patches.kbuild.directory import VMLINUX, BuildDir
+from arena_patches.kbuild.directory import GROUPED, VMLINUX, BuildDir
 from arena_patches.kbuild.stale import drop_stale
 from arena_patches.core.cache import JsonCache
+from arena_patches.core.paths import read_regular, write_own
 from arena_patches.core.verdicts import Severity, Status
 from arena_patches.tree.repo import WorkRepo, git
 
@@ -81,8 +84,41 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     r = bd.make(list(VMLINUX), COLD_TIMEOUT)
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
+    said = ObjectDiagnostics(bd.out)
+    said.record(dg.by_object(logs[0], roots))
+    present, not_built, warnings, again = _sort_objects(bd, objs, ok, prev_not_built, said)
+    if again:
+        # compiled again on its own to hear it (a ccache hit replays the diagnostics)
+        with _same_mtime(bd.out, again):
+            r1 = bd.make(["-k", GROUPED, *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
+        logs.append(r1.stdout + r1.stderr)
+        ok = ok and r1.returncode == 0
+        timed_out = timed_out or r1.timed_out
+        warnings += [d for d in dg.parse(logs[-1], roots) if d.severity is Severity.WARNING]
+        heard = dg.by_object(logs[-1], roots)
+        said.record({o: heard[o] for o in again if o in heard}, forget=again)
+    said.save()
+    checker: list[dg.Diagnostic] = []
+    if bd.sparse and present and not timed_out:
+        r2 = bd.make(bd.checker_goals([o for o in present if (bd.out / o).exists()]), STEP_TIMEOUT)
+        checker = dg.parse(r2.stdout + r2.stderr, roots)
+    text = "\n".join(logs)
+    errors = _dedupe([d for d in dg.parse(text, roots) if d.severity is Severity.ERROR])
+    return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
+                       not_built=tuple(sorted(set(not_built))),
+                       failure="" if ok else (dg.make_failure(text) or "make failed"),
+                       compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
+                       timed_out=timed_out, checker=tuple(_dedupe(checker)),
+                       infra="" if ok else (dg.infra_failure(text) or ""))
+
+
+def _sort_objects(bd: BuildDir, objs: list[str], ok: bool, prev_not_built: frozenset[str],
+                  said: "ObjectDiagnostics") -> tuple[list[str], list[str], list[dg.Diagnostic], list[str]]:
+    """The version's objects after the state's make: (present: this config builds them,
+    not_built: their .c files it leaves out, the warnings known of them, again: those
+    still to be heard, compiled by name)."""
     warnings: list[dg.Diagnostic] = []
-    not_built, again = [], []
+    not_built, present, again = [], [], []
     for obj in objs:
         if not (bd.source / (obj[:-2] + ".c")).exists():
             # deleted at this state: nothing to compile, and its object left in O= by an
@@ -97,26 +133,68 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
             # when vmlinux did not build, the parent's answer says whether it belongs.
             not_built.append(obj[:-2] + ".c")
             continue
-        again.append(obj)
-    if again:
-        with _same_mtime(bd.out, again):
-            r1 = bd.make(["-k", *again], STEP_TIMEOUT)  # one make for all; -k: every file speaks
-        logs.append(r1.stdout + r1.stderr)
-        ok = ok and r1.returncode == 0
-        timed_out = timed_out or r1.timed_out
-        warnings += [d for d in dg.parse(r1.stdout + r1.stderr, roots) if d.severity is Severity.WARNING]
-    checker: list[dg.Diagnostic] = []
-    if bd.sparse and again and not timed_out:
-        r2 = bd.make(bd.checker_goals([o for o in again if (bd.out / o).exists()]), STEP_TIMEOUT)
-        checker = dg.parse(r2.stdout + r2.stderr, roots)
-    text = "\n".join(logs)
-    errors = _dedupe([d for d in dg.parse(text, roots) if d.severity is Severity.ERROR])
-    return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
-                       not_built=tuple(sorted(set(not_built))),
-                       failure="" if ok else (dg.make_failure(text) or "make failed"),
-                       compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
-                       timed_out=timed_out, checker=tuple(_dedupe(checker)),
-                       infra="" if ok else (dg.infra_failure(text) or ""))
+        present.append(obj)
+        # vmlinux built: the object is what this state compiles, and what its compile said
+        # is known, from this make or from the one that last wrote it
+        known = said.get(obj) if ok else None
+        if known is not None:
+            warnings += known
+        else:
+            again.append(obj)
+    return present, not_built, warnings, again
+
+
+class ObjectDiagnostics:
+    """What each object's last compile said, kept in O= beside the objects: its warnings,
+    and the object's mtime when they were heard. An entry speaks for the object only while
+    the object is the one it was heard for (same mtime): any compile since (another make,
+    one that did not group its output) makes it silent, and the object is compiled again
+    to be heard."""
+
+    FILE = ".arena-patches-diagnostics"
+
+    def __init__(self, out: Path):
+        self.out = out
+        try:
+            got = json.loads(read_regular(out / self.FILE))
+        except (OSError, ValueError):
+            got = None
+        self.entries: dict = got if isinstance(got, dict) else {}
+
+    def _mtime(self, obj: str) -> int | None:
+        try:
+            return (self.out / obj).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def get(self, obj: str) -> list[dg.Diagnostic] | None:
+        e = self.entries.get(obj)
+        m = self._mtime(obj)
+        if not isinstance(e, dict) or m is None or e.get("mtime") != m:
+            return None
+        try:
+            return [dg.from_dict(x) for x in e["warnings"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def record(self, heard: dict[str, list[dg.Diagnostic]], forget: list[str] = ()) -> None:
+        """Keep what these objects' compiles said (those that left an object: a block is
+        printed whole once its recipe ended), forget the `forget` ones not heard."""
+        for obj in forget:
+            self.entries.pop(obj, None)
+        for obj, ds in heard.items():
+            m = self._mtime(obj)
+            self.entries.pop(obj, None)
+            if m is not None:  # none: its compile failed, nothing to keep
+                self.entries[obj] = {"mtime": m, "warnings": [dg.as_dict(d) for d in ds
+                                                              if d.severity is Severity.WARNING]}
+
+    def save(self) -> None:
+        """Kept, or (O= full) none kept at all: never an older record beside newer objects."""
+        try:
+            write_own(self.out / self.FILE, json.dumps(self.entries, separators=(",", ":")).encode())
+        except OSError:
+            (self.out / self.FILE).unlink(missing_ok=True)
 
 
 @contextmanager

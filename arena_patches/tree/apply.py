@@ -22,7 +22,7 @@ from arena_patches.core.cache import JsonCache
 from arena_patches.core.paths import unquote
 from arena_patches.core.verdicts import ApplyStatus
 from arena_patches.tree.base import BaseRule, choose_base, substitute, version_base_blobs
-from arena_patches.tree.repo import TOOL_IDENT, WorkRepo, git
+from arena_patches.tree.repo import SHARED_WORKTREE, TOOL_IDENT, WorkRepo, git
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def apply_version(wr: WorkRepo, v: Version, base_flag: str | None = None,
         return VersionResult(v.version, base.commit, base.rule, base.detail, results, tuple(warnings))
     results: list[PatchResult] = []
     base_blobs = version_base_blobs(effective)
-    with wr.worktree("apply", base.commit) as wt:
+    with wr.worktree(SHARED_WORKTREE, base.commit) as wt:
         broken: str | None = None
         partial: int | None = None
         for k in range(1, total + 1):

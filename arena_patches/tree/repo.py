@@ -27,6 +27,9 @@ from arena_patches.core.runner import DEFAULT, Runner
 
 # Commits the tool makes must not depend on who runs it or when: the same patch on the
 # same base gives the same commit id, so results can be cached by id.
+# The one checkout the patches are applied in and the local builds run in (kbuild/directory
+# placement's "build"): a second checkout of the kernel would cost ~9 s of the first run
+SHARED_WORKTREE = "build"
 TOOL_IDENT = {"GIT_COMMITTER_NAME": "arena-patches", "GIT_COMMITTER_EMAIL": "arena-patches@localhost"}
 # The user's global and system git config (commit.gpgsign, apply.whitespace=error, hooks)
 # must not change what the private clone does: both are shut out, and what the tool needs
