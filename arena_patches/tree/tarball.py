@@ -103,8 +103,12 @@ def _import_into(work: Path, tarball: Path, digest: str, checkout: bool, runner:
     git(runner, work, "init", "--quiet", "--initial-branch=main")
     mtime = int(tarball.stat().st_mtime)
     # fast-import reads the stream straight from tarfile: nothing is extracted to
-    # disk before the one commit exists
-    r = runner.feed(["git", "-C", str(work), "fast-import", "--quiet", "--done"],
+    # disk before the one commit exists. No deltas (fast-import tries each blob against
+    # the one before it, which for a tree of distinct files saves nothing: 275 MB either
+    # way for 6.12) and zlib's fastest level: the 6.12 import in 18 s, not 51 s, for a
+    # pack of 325 MB, not 275 MB (benchmarks/import_cost.py)
+    r = runner.feed(["git", "-c", "pack.compression=1", "-C", str(work), "fast-import", "--quiet", "--done",
+                     "--depth=0"],
                     lambda out: _stream_tar(tarball, out, digest, mtime, progress), env=GIT_ENV)
     if r.returncode != 0:
         raise InfraError(f"git fast-import failed importing {tarball}", r.stderr.strip()[-1000:])
