@@ -437,3 +437,24 @@ def test_a_built_file_turned_into_a_link_out_is_never_compiled(tmp_path, capsys,
     assert "SECRET" not in text and rc in (1, 3), text[-2000:]
     assert "not applied (refused)" in text, text
     assert gittree.snapshot(tree) == before
+
+
+def test_an_object_the_trees_make_left_as_a_link_is_never_read_or_touched_through(tmp_path):
+    """An object compiled again by name (state._same_mtime) is the tree's make's output: a
+    link a patch's Makefile leaves there, before and after that make, leads nowhere."""
+    import os
+    from arena_patches.kbuild import state
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the tool's\n")
+    os.utime(outside, ns=(10**18, 10**18))
+    out = tmp_path / "O"
+    (out / "kernel").mkdir(parents=True)
+    obj = out / "kernel" / "a.o"
+    obj.symlink_to(outside)
+    with state._same_mtime(out, ["kernel/a.o"]):
+        assert not obj.exists() and not obj.is_symlink()  # the link went, not what it names
+        obj.symlink_to(outside)  # the make plants it again
+        os.utime(outside, ns=(2 * 10**18, 2 * 10**18))  # and its owner touched the file meanwhile
+    # read through the link, the file would have "come back the same" and got its old mtime
+    assert outside.read_text() == "not the tool's\n" and outside.stat().st_mtime_ns == 2 * 10**18
+    assert not obj.is_symlink()  # not made by `make vmlinux`: removed again

@@ -163,7 +163,7 @@ class ObjectDiagnostics:
 
     def _mtime(self, obj: str) -> int | None:
         try:
-            return (self.out / obj).stat().st_mtime_ns
+            return (self.out / obj).lstat().st_mtime_ns
         except OSError:
             return None
 
@@ -204,12 +204,13 @@ def _same_mtime(out: Path, objs: list[str]) -> Iterator[None]:
     next make (the boot's image, or a state that changes nothing it depends on) does not
     relink vmlinux for it. One that `make vmlinux` had not made (a file this config leaves
     out, compiled by name when vmlinux failed) is removed again: O= stays as make left it,
-    and a later state does not take it for part of the config."""
+    and a later state does not take it for part of the config. Objects are the tree's
+    make's output: a link planted as one is neither read through nor touched through."""
     before = {}
     for obj in objs:
         f = out / obj
         try:
-            before[f] = (f.read_bytes(), f.stat().st_mtime_ns)
+            before[f] = (read_regular(f), f.lstat().st_mtime_ns)
         except OSError:
             pass
         f.unlink(missing_ok=True)
@@ -218,8 +219,8 @@ def _same_mtime(out: Path, objs: list[str]) -> Iterator[None]:
         try:
             if f not in before:
                 f.unlink(missing_ok=True)
-            elif f.read_bytes() == before[f][0]:
-                os.utime(f, ns=(before[f][1], before[f][1]))
+            elif read_regular(f) == before[f][0]:
+                os.utime(f, ns=(before[f][1], before[f][1]), follow_symlinks=False)
         except OSError:
             pass
 
