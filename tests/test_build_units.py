@@ -196,3 +196,17 @@ def test_each_compile_is_heard_by_its_object_in_a_grouped_make_log():
     more = dg.by_object("  CC      kernel/bpf/arena.o\n" + tail, [])
     assert [d.message for d in more["kernel/bpf/arena.o"]] == ["sparse says"]
     assert dg.by_object("  CC [M]  drivers/x.o\nx.c:1:1: error: no\n", [])["drivers/x.o"][0].message == "no"
+
+
+def test_a_states_diagnostics_do_not_depend_on_which_compile_ended_first():
+    """Found on a fresh machine: the same failing state built twice listed its two errors
+    in two orders (make -j2 -O prints a recipe's block when it ends), and the cells differed."""
+    from arena_patches.kbuild import state
+    log = ("  CC      kernel/bpf/stackmap.o\n"
+           "kernel/bpf/stackmap.c:13:10: fatal error: mmap_unlock_work.h: No such file or directory\n"
+           "  CC      kernel/bpf/task_iter.o\n"
+           "kernel/bpf/task_iter.c:15:10: fatal error: mmap_unlock_work.h: No such file or directory\n")
+    lines = log.splitlines(keepends=True)
+    other = "".join(lines[2:] + lines[:2])  # task_iter.c's block ended first
+    assert state._dedupe(dg.parse(log)) == state._dedupe(dg.parse(other))
+    assert [d.file for d in state._dedupe(dg.parse(other))] == ["kernel/bpf/stackmap.c", "kernel/bpf/task_iter.c"]

@@ -77,6 +77,7 @@ def test_cli_names_a_bad_address(tmp_path, capsys):
 
 def sleeps_then_writes(path: str, seconds: float) -> str:
     import time
+    Path(path + ".started").write_text("")
     time.sleep(seconds)
     Path(path).write_text("still ran")
     return path
@@ -87,8 +88,16 @@ def test_ctrl_c_on_the_driver_cancels_running_units(ray_local, tmp_path):
     import threading
     import time
     marker = tmp_path / "ran"
-    threading.Timer(3.0, _thread.interrupt_main).start()
+
+    def interrupt_once_running():  # not at a fixed time: Ray's start may take longer on a busy machine
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "ran.started").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        _thread.interrupt_main()
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         ray_local.map(sleeps_then_writes, [(str(marker), 12.0)], ["build x86_64"])
+    assert (tmp_path / "ran.started").exists()
     time.sleep(14)
     assert not marker.exists()  # cancelled (force): the unit never finished

@@ -63,12 +63,15 @@ def kernel_objects(paths: list[str]) -> list[str]:
 
 
 def _dedupe(ds: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    """Each identity once (its first line), in the order of file and line: with `make -j`
+    (and its output grouped per recipe, printed as each recipe ends) the order a log holds
+    them in is the order the compiles happened to end, which a cell must not depend on."""
     seen, out = set(), []
     for d in ds:
         if d.identity not in seen:
             seen.add(d.identity)
             out.append(d)
-    return out
+    return sorted(out, key=lambda d: (d.file, d.line or 0, d.column or 0, d.message, d.flag or ""))
 
 
 def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = frozenset()) -> CommitState:
