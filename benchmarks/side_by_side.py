@@ -52,6 +52,7 @@ def arena(d, spec, s, work: Path, targets: str, ex=None, checks: bool = False) -
     found = []
     with tree_mod.work_repo(tree_mod.open_user_tree(d.tree), work) as wr:
         applied = stages.apply_series(s, wr, [v.version for v in s.versions])
+        t_apply = time.monotonic() - t0  # with the one checkout of the tree the builds use
         cells, stats = stages.build_series(spec, s, wr, applied, targets, None, None,
                                              os.cpu_count() or 2, False, executor=ex, sparse=checks)
         t_matrix = time.monotonic() - t0
@@ -61,7 +62,7 @@ def arena(d, spec, s, work: Path, targets: str, ex=None, checks: bool = False) -
     grid = {f"v{c.version} {c.patch}/{c.target}": c.status.value for c in cells}
     return time.monotonic() - t0, {"grid": grid, "compiler_invocations": stats.compiler_invocations,
                                    "built_states": stats.built_states, "cached": stats.cached_results,
-                                   "matrix_seconds": t_matrix,
+                                   "matrix_seconds": t_matrix, "apply_seconds": t_apply,
                                    "checks": {f"v{r.version} {r.patch} {r.check}": r.status.value for r in found}}
 
 
@@ -235,6 +236,14 @@ def _print(fig: dict, a) -> None:
     if "g_checks_cold" in fig:  # the per-patch checks' cost: (g) over (b), the same matrix without them
         fig["ratios"]["g/b"] = fig["g_checks_cold"] / fig["b_cold"]
     print("  " + ", ".join(f"{k} = {v:.2f}" for k, v in fig["ratios"].items()))
+    # (a) and (d) build commits (b) applied, in a clone checked out before their clock starts:
+    # (b) without its apply (which holds that checkout) is the like-for-like figure, shown too
+    ap = fig["b_detail"].get("apply_seconds")
+    if ap is not None:
+        m = fig["b_cold"] - ap
+        fig["b_build_only"] = m
+        print(f"  (b) of which apply and the tree's one checkout {ap:.1f} s; the builds alone {m:.1f} s: "
+              f"{m / fig['a_loop']:.2f} x (a), {m / fig['d_bound']:.2f} x (d)")
     if "e_same_grid" in fig:
         print(f"  ray grid equals local grid: {fig['e_same_grid']}")
     if "g_same_grid" in fig:
