@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,13 +23,12 @@ from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import GROUPED, VMLINUX, BuildDir
 from arena_patches.kbuild.stale import drop_stale
 from arena_patches.core.cache import JsonCache
-from arena_patches.core.paths import read_regular, write_own
+from arena_patches.core.paths import read_regular
 from arena_patches.core.verdicts import Severity, Status
 from arena_patches.tree.repo import WorkRepo, git
 
 COLD_TIMEOUT = 3600.0
 STEP_TIMEOUT = 1800.0
-_CC_LINE = re.compile(r"^\s+CC( \[M\])?\s+\S+\.o$", re.M)
 _NOT_KERNEL = ("tools/", "samples/", "Documentation/", "scripts/", "usr/")
 
 
@@ -88,7 +86,9 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
     said = ObjectDiagnostics(bd.out)
-    said.record(dg.by_object(logs[0], roots))
+    heard = dg.by_object(logs[0], roots)
+    compiles = len(heard)  # compiler invocations: one CC block each
+    said.record(heard)
     present, not_built, warnings, again = _sort_objects(bd, objs, ok, prev_not_built, said)
     if again:
         # compiled again on its own to hear it (a ccache hit replays the diagnostics)
@@ -99,6 +99,7 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
         timed_out = timed_out or r1.timed_out
         warnings += [d for d in dg.parse(logs[-1], roots) if d.severity is Severity.WARNING]
         heard = dg.by_object(logs[-1], roots)
+        compiles += len(heard)
         said.record({o: heard[o] for o in again if o in heard}, forget=again)
     said.save()
     checker: list[dg.Diagnostic] = []
@@ -110,7 +111,7 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     return CommitState(ok=ok, errors=tuple(errors), warnings=tuple(_dedupe(warnings)),
                        not_built=tuple(sorted(set(not_built))),
                        failure="" if ok else (dg.make_failure(text) or "make failed"),
-                       compiles=len(_CC_LINE.findall(text)), seconds=time.monotonic() - start,
+                       compiles=compiles, seconds=time.monotonic() - start,
                        timed_out=timed_out, checker=tuple(_dedupe(checker)),
                        infra="" if ok else (dg.infra_failure(text) or ""))
 
@@ -154,14 +155,11 @@ class ObjectDiagnostics:
     one that did not group its output) makes it silent, and the object is compiled again
     to be heard."""
 
-    FILE = ".arena-patches-diagnostics"
+    KEY = ".arena-patches-diagnostics"  # one entry of the JSON cache, in O= itself
 
     def __init__(self, out: Path):
-        self.out = out
-        try:
-            got = json.loads(read_regular(out / self.FILE))
-        except (OSError, ValueError):
-            got = None
+        self.out, self.cache = out, JsonCache(out)
+        got = self.cache.get(self.KEY)
         self.entries: dict = got if isinstance(got, dict) else {}
 
     def _mtime(self, obj: str) -> int | None:
@@ -195,9 +193,9 @@ class ObjectDiagnostics:
     def save(self) -> None:
         """Kept, or (O= full) none kept at all: never an older record beside newer objects."""
         try:
-            write_own(self.out / self.FILE, json.dumps(self.entries, separators=(",", ":")).encode())
+            self.cache.put(self.KEY, self.entries)
         except OSError:
-            (self.out / self.FILE).unlink(missing_ok=True)
+            self.cache.path(self.KEY).unlink(missing_ok=True)
 
 
 @contextmanager
