@@ -135,8 +135,9 @@ def test_incremental_builds_give_exactly_the_cells_of_builds_from_scratch(tmp_pa
         return doc
 
     incremental, scratch = build("inc"), build("cold", "--from-scratch")
-    # each state once, on the one before: fewer compiles than building every state cold
-    assert incremental["stats"]["built_states"] == scratch["stats"]["built_states"] == 8
+    # each state once, on the one before: fewer compiles than building every state cold.
+    # The base once, for the files of both versions: v2's is the cache's answer
+    assert incremental["stats"]["built_states"] == scratch["stats"]["built_states"] == 7
     assert incremental["stats"]["compiler_invocations"] < scratch["stats"]["compiler_invocations"]
 
     def cells(doc):  # everything but where and how long
@@ -149,6 +150,48 @@ def test_incremental_builds_give_exactly_the_cells_of_builds_from_scratch(tmp_pa
     assert {(e["file"], e["message"]) for e in by[(1, 2)]["errors"]} == {("include/common.h", "#error half way")}
     assert [e["message"] for e in by[(1, 4)]["errors"]] == ["only_d.h: No such file or directory"]
     assert by[(1, 3)]["not_built"] == []  # c.c is gone, not "left out by the config"
+
+
+def test_a_base_built_once_for_every_version_gives_the_cells_of_one_built_for_each(tmp_path, monkeypatch, capsys):
+    """v1 and v2 touch different files (c.c and d.c, then b.c): the base is built once, for
+    all three, and each version sees it through its own files (state.restrict). Built again
+    for each version's files instead (the way before), every cell is the same."""
+    from arena_patches.kbuild import matrix
+    w = fakelinux.series(tmp_path, monkeypatch, INC_BASE, [INC_V1, INC_V2], tag="inc")
+
+    def build(work: str) -> dict:
+        rc = cli.main(["build", "--spec", str(w["spec"]), "--tree", str(w["tree"]), "--source", str(w["src"]),
+                       "--work-dir", str(tmp_path / work), "--targets", "x86_64", "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        assert rc == 1, doc
+        return doc
+    once = build("once")
+    own = matrix._base  # each version's base built for its own files
+    monkeypatch.setattr(matrix, "_base", lambda bd, wr, commit, objs, every, stats, tree:
+                        own(bd, wr, commit, objs, None, stats, tree))
+    each = build("each")
+    assert (once["stats"]["built_states"], each["stats"]["built_states"]) == (7, 8)
+    assert once["stats"]["cached_results"] == each["stats"]["cached_results"] + 1
+
+    def cells(doc):
+        return [{k: v for k, v in c.items() if k not in ("cached", "seconds", "reproduce")} for c in doc["results"]]
+    assert cells(once) == cells(each)
+    assert any(c["new_warnings"] for c in once["results"] if c["version"] == 2)  # b.c's, against the base
+
+
+def test_a_state_restricted_to_some_objects_keeps_only_what_they_and_no_object_said():
+    from arena_patches.kbuild import diagnostics as dg
+    from arena_patches.kbuild.state import CommitState, restrict
+    w = lambda f, m: dg.parse(f"{f}:1:1: warning: {m} [-Wx]")[0]
+    st = CommitState(True, (), (w("<stdin>", "z"), w("a.c", "x"), w("b.c", "y")), ("kernel/c.c",), "", 3, 1.0,
+                     by_object=(("kernel/a.o", (w("a.c", "x"),)), ("kernel/b.o", (w("b.c", "y"),))),
+                     loose=(w("<stdin>", "z"),))
+    mine = restrict(st, ["kernel/b.o"])
+    assert [d.file for d in mine.warnings] == ["<stdin>", "b.c"] and mine.not_built == ()
+    assert restrict(st, ["kernel/c.o"]).not_built == ("kernel/c.c",)
+    assert restrict(st, ["kernel/a.o", "kernel/b.o", "kernel/c.o"]).warnings == st.warnings
+    from dataclasses import replace
+    assert restrict(replace(st, by_object=None), ["kernel/b.o"]) is None  # cached before: not known
 
 
 def test_a_tarball_is_hashed_once_until_it_changes(tmp_path, monkeypatch):

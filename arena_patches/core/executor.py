@@ -1,5 +1,5 @@
-"""Where the matrix's units of work run: here, one after the other (`local`, the default),
-or on a Ray cluster (`ray`: a local instance started for the run, or `--ray-address`).
+"""Where the matrix's units of work run: here (`local`, the default: one after the other,
+or with `at_once` on threads, each unit's make a process of its own), or on a Ray cluster (`ray`: a local instance started for the run, or `--ray-address`).
 
 A unit is one target's chains (its base, then patch 1..k of each version, in one `O=`
 directory, so each step stays incremental) or one boot. Units are plain functions of
@@ -15,9 +15,11 @@ stage turns into `error` cells. Ctrl-C on the driver cancels every unit still ru
 from __future__ import annotations
 
 import os
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from arena_patches.core import runner
 from arena_patches.core.errors import InfraError, bad_input
 
 KINDS = ("local", "ray")
@@ -33,8 +35,29 @@ class LocalExecutor:
     name = "local"
 
     def map(self, fn: Callable, units: Sequence[tuple], labels: Sequence[str],
-            progress: Callable[[str], None] | None = None) -> list[Any]:
-        return [fn(*u) for u in units]
+            progress: Callable[[str], None] | None = None, at_once: int = 1) -> list[Any]:
+        """`at_once` > 1: that many units at a time, on threads (their work is in child
+        processes). Ctrl-C, or a unit that raises, stops the others: their children are
+        killed (runner.stop_all), they end, and the first cause is raised."""
+        if at_once <= 1 or len(units) <= 1:
+            return [fn(*u) for u in units]
+        with ThreadPoolExecutor(max_workers=min(at_once, len(units)), thread_name_prefix="unit") as pool:
+            futures = [pool.submit(fn, *u) for u in units]
+            try:
+                pending = set(futures)
+                while pending:
+                    # a short wait, again and again: Ctrl-C is seen between two
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        f.result()  # a unit's exception, raised here
+            except BaseException:
+                runner.stop_all()
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                runner.resume()
+                raise
+        return [f.result() for f in futures]
 
 
 class RayExecutor:

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Callable, Mapping, Sequence
@@ -37,6 +38,47 @@ SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "SOURCE_DATE_EPOCH", "K
                "LLVM_IAS", "PAHOLE")
 SANDBOX_ENV_PREFIXES = ("LC_", "CCACHE_", "KBUILD_")
 PASS_ENV = "ARENA_PATCHES_PASS_ENV"  # more names to let into the sandbox, comma-separated
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in a thread whose run was stopped by `stop_all` (Ctrl-C, or a unit running
+    beside it that failed): what it was running was killed, and its answer is not one."""
+
+
+# Units running at once on threads (core.executor.LocalExecutor): Ctrl-C reaches only the
+# main thread, and every child runs in its own session, so the others' children are
+# found here and killed, and no new one starts until `resume`.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_all() -> None:
+    """Kill every child running now; a run that starts, or whose child was killed, raises
+    Stopped in its thread."""
+    with _LIVE_LOCK:
+        _STOPPING.set()
+        for proc in _LIVE:
+            _kill_group(proc)
+
+
+def resume() -> None:
+    """Runs may start again (every thread stop_all stopped has ended)."""
+    _STOPPING.clear()
+
+
+def _started(proc: subprocess.Popen) -> None:
+    with _LIVE_LOCK:
+        if _STOPPING.is_set():
+            _kill_group(proc)
+        _LIVE.add(proc)
+
+
+def _ended(proc: subprocess.Popen, raising: bool = True) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+    if raising and _STOPPING.is_set():
+        raise Stopped()
 
 
 def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -92,12 +134,13 @@ class Runner:
             input: bytes | None = None, check: bool = False,
             until: Callable[[str], bool] | None = None, grace: float = 3.0,
             encoding: str = "utf-8", sandbox: Sandbox | None = None,
-            merged: bool = False) -> RunRecord:
+            merged: bool = False, pass_fds: tuple[int, ...] = ()) -> RunRecord:
         """`until`: watch stdout as it comes and end the process `grace` seconds after
         it returns true (a guest that printed its last answer need not be waited for).
         `encoding="latin-1"` keeps one character per byte (binary framing: cat-file --batch).
         `sandbox`: the tree's code runs in it (core/sandbox.py); the record's argv is bwrap's.
-        `merged`: stderr goes into stdout, in the order written (the record's stderr is empty)."""
+        `merged`: stderr goes into stdout, in the order written (the record's stderr is empty).
+        `pass_fds`: descriptors the child keeps (a make's jobserver pipe: core/jobserver.py)."""
         if sandbox is not None and self.sandboxing:
             self.require_sandbox()
             for d in sandbox.writable:
@@ -108,14 +151,17 @@ class Runner:
             raise ValueError("empty argv")
         full_env = sandbox_env(env) if confined else child_env(env)
         start = time.monotonic()
+        if _STOPPING.is_set():
+            raise Stopped()
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=full_env, stdin=subprocess.PIPE if input is not None
                 else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                stderr=subprocess.STDOUT if merged else subprocess.PIPE, pass_fds=pass_fds,
                 start_new_session=True)  # own process group: a timeout kills the whole tree
         except FileNotFoundError as e:
             raise InfraError(f"{argv[0]}: not found", "run scripts/setup to install it") from e
+        _started(proc)
         timed_out = False
         try:
             if until is not None:
@@ -129,7 +175,9 @@ class Runner:
         except BaseException:
             _kill_group(proc)  # Ctrl-C: leave no child behind
             proc.communicate()
+            _ended(proc, raising=False)
             raise
+        _ended(proc)  # stopped meanwhile: what it printed is not its answer
         rec = RunRecord(
             argv=tuple(argv), cwd=str(cwd) if cwd else None,
             returncode=proc.returncode if not timed_out else -9,
@@ -238,7 +286,7 @@ class FakeRunner(Runner):
     sandboxes: list[Sandbox | None] = field(default_factory=list)  # what each call asked for
 
     def run(self, argv, *, cwd=None, env=None, timeout=None, input=None, check=False,
-            until=None, grace=3.0, encoding="utf-8", sandbox=None, merged=False):
+            until=None, grace=3.0, encoding="utf-8", sandbox=None, merged=False, pass_fds=()):
         key = tuple(str(a) for a in argv)
         c = str(cwd) if cwd else None
         self.calls.append((key, c))

@@ -12,6 +12,7 @@ from pathlib import Path
 from arena_patches.kbuild.kconfig import BuildConfig, merge, unmet
 from arena_patches.kbuild.targets import Target, Toolchain, make_argv, shell_line
 from arena_patches.core.errors import InfraError
+from arena_patches.core.jobserver import Jobserver
 from arena_patches.core.model import RunRecord
 from arena_patches.core.paths import ccache_dir, read_regular, write_own
 from arena_patches.core.runner import DEFAULT, Runner
@@ -23,6 +24,7 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 CONFIG_TIMEOUT = 600.0
 CONFIG_STAMP = ".arena-patches-config"  # the config's key, written once the config is made
 BUILT_STAMP = ".arena-patches-built"  # what O= holds: written after a build, removed before any make
+CCACHE_LOG = ".arena-patches-ccache"  # ccache's stats log of this directory's makes (CcacheLog)
 # each recipe's output in one block, stderr with it: a state's diagnostics are read per
 # object from its one make (diagnostics.by_object)
 GROUPED = "--output-sync=target"
@@ -39,10 +41,10 @@ def make_env(root: Path) -> dict[str, str]:
 
 
 def placement(kind: str, target: str, separate: bool) -> tuple[str, str]:
-    """(worktree name, O= dir suffix). Units run one after the other share the worktree
-    `wt/<kind>` (ccache keys hold paths relative to the work dir: an unchanged layout keeps
-    every compile cached); units running at once (Ray) each get `wt/<kind>-<target>` and
-    an O= dir of their own. Result cache entries are keyed by tree, not path: shared.
+    """(worktree name, O= dir suffix). Units run here share the worktree `wt/<kind>`, one
+    after the other or at once, each holding it at the commit it builds (tree/shared.py;
+    ccache keys hold paths relative to the work dir: an unchanged layout keeps every compile
+    cached); units on Ray each get `wt/<kind>-<target>` and an O= dir of their own. Result cache entries are keyed by tree, not path: shared.
     `wt/build` is also where the patches were applied (tree/repo.SHARED_WORKTREE)."""
     return (f"{kind}-{target}", f"-{kind}-{target}") if separate else (kind, "")
 
@@ -71,17 +73,21 @@ class BuildDir:
     # incremental builds: the cells must be the same
     scratch: bool = False
     sparse: bool = False  # the checks' sparse rides on this directory's builds (checker_argv)
+    # the `make -j` this directory's makes share with others running at the same time
+    # (core/jobserver.py); None: their own -j`jobs`
+    pool: Jobserver | None = field(default=None, compare=False)
 
     @classmethod
     def at(cls, root: Path, target: Target, toolchain: str | None, config: BuildConfig, jobs: int,
            w1: bool = False, separate: bool = False, runner: Runner = DEFAULT,
-           scratch: bool = False, sparse: bool = False) -> "BuildDir":
+           scratch: bool = False, sparse: bool = False, pool: Jobserver | None = None) -> "BuildDir":
         """The directory for (target, toolchain, config) under the work dir `root`;
         `config` already made for the target (BuildConfig.for_target)."""
         tc = target.toolchain(toolchain)
         name, suffix = placement("build", target.name, separate)
         out = root / "builds" / f"{target.name}-{tc.name}-{config.name}-{config.key}{suffix}"
-        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, scratch, sparse)
+        return cls(target, tc, config, root / "wt" / name, out, name, root, jobs, w1, runner, scratch, sparse,
+                   pool)
 
     def empty(self) -> None:
         """O= as a cold build finds it: everything gone but the config and its stamp."""
@@ -111,20 +117,34 @@ class BuildDir:
                       planned=(self.source, self.root / "repo.git"))
 
     def run(self, argv: list[str], timeout: float, readonly: tuple[str | Path, ...] = (),
-            cwd: Path | None = None, merged: bool = False) -> RunRecord:
+            cwd: Path | None = None, merged: bool = False, env: dict[str, str] | None = None,
+            pass_fds: tuple[int, ...] = ()) -> RunRecord:
         """Run the tree's own code (make, scripts/checkpatch.pl, kernel-doc, a checker) in
-        this directory's sandbox, under the environment of its builds: the one call."""
-        return self.runner.run(argv, cwd=cwd, env=self.env, timeout=timeout, sandbox=self.sandbox(readonly),
-                               merged=merged)
+        this directory's sandbox, under the environment of its builds (and `env`): the one call."""
+        return self.runner.run(argv, cwd=cwd, env={**self.env, **(env or {})}, timeout=timeout,
+                               sandbox=self.sandbox(readonly), merged=merged, pass_fds=pass_fds)
 
     def checker_goals(self, objs: list[str]) -> list[str]:
         """sparse on objects just compiled: C=2 runs the checker alone, no compile again."""
         return ["C=2", "CHECK=sparse", *objs]
 
-    def make(self, goals: list[str], timeout: float) -> RunRecord:
+    def make(self, goals: list[str], timeout: float, alone: bool = False) -> RunRecord:
+        """`alone`: with the others of its pool ended, none beside it (a cold build)."""
         # any make may change what O= holds: the stamp saying what it holds goes first
         (self.out / BUILT_STAMP).unlink(missing_ok=True)
-        return self.run(self.argv(goals), timeout, merged=GROUPED in goals)
+        env = {"CCACHE_STATSLOG": str(self.out / CCACHE_LOG)}
+        if self.pool is None:
+            return self.run(self.argv(goals), timeout, merged=GROUPED in goals, env=env)
+        # in the shared pool: no -j of its own (make would start a jobserver of its own)
+        argv = [a for a in self.argv(goals) if a != f"-j{self.jobs}"]
+        with self.pool.slot(alone):
+            return self.run(argv, timeout, merged=GROUPED in goals, pass_fds=self.pool.fds,
+                            env={**env, "MAKEFLAGS": self.pool.makeflags()})
+
+    def ccache_log(self) -> "CcacheLog":
+        """What ccache does for this directory's makes from now on (counted apart from
+        the makes of other directories running at the same time)."""
+        return CcacheLog(self.out / CCACHE_LOG)
 
     def holds(self, what: str) -> bool:
         """O= holds the finished build `what` (mark()ed after it, no make since)."""
@@ -175,6 +195,24 @@ class BuildDir:
     def unmet(self) -> list[str]:
         """The config's options that the made .config does not hold."""
         return unmet(read_regular(self.out / ".config").decode(errors="replace"), self.config.fragment)
+
+
+class CcacheLog:
+    """ccache's stats log (its `stats_log`: a `# file` line per compile, then a line per
+    counter it moved), begun empty."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.unlink(missing_ok=True)
+
+    def counts(self) -> tuple[int, int]:
+        """(hits, misses) since it began; (0, 0) when nothing was compiled through ccache."""
+        try:  # written by the tree's make: read as itself, never through a link
+            lines = read_regular(self.path).decode(errors="replace").splitlines()
+        except OSError:
+            return 0, 0
+        return sum(line in ("direct_cache_hit", "preprocessed_cache_hit") for line in lines), \
+            lines.count("cache_miss")
 
 
 def ccache_counts(runner: Runner = DEFAULT) -> tuple[int, int]:

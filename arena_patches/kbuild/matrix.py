@@ -6,7 +6,8 @@ build directory (directory.py), so each step recompiles only what changed (and c
 serves contents seen before); each commit's state (state.py) is cached, so a re-run, or a
 later version sharing a prefix, costs nothing. A patch's new warnings are those present
 after it and absent before it, by identity. The units (one target each) run on an
-executor: here, or on Ray.
+executor: here, all at once, building each commit together from one worktree
+(tree/shared.py), or on Ray, each on its own.
 """
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from typing import Callable, Iterator
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import BuildDir, ConfigFailed, ccache_counts, placement
 from arena_patches.kbuild.kconfig import BuildConfig
-from arena_patches.kbuild.state import CommitState, judge, kernel_objects, state_at
+from arena_patches.kbuild.state import CommitState, judge, kernel_objects, restrict, state_at
 from arena_patches.kbuild.targets import Target, missing_tool
 from arena_patches.core.executor import LocalExecutor, UnitLost
+from arena_patches.core.jobserver import Jobserver
 from arena_patches.core.model import Series
 from arena_patches.core.progress import Steps, step
 from arena_patches.core.verdicts import Status
 from arena_patches.tree.apply import VersionResult
 from arena_patches.tree.repo import WorkRepo
+from arena_patches.tree.shared import SharedWorktree
 
 Progress = Callable[[str], None]
 
@@ -84,8 +87,8 @@ def _cell_maker(target: Target, config: BuildConfig, toolchain: str | None):
 
 
 def _stated(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], stats: BuildStats,
-            prev: CommitState | None = None, ready: Callable[[], None] = lambda: None) -> tuple[CommitState, bool]:
-    st, hit = state_at(bd, wr, commit, objs, prev, ready)
+            tree: SharedWorktree, prev: CommitState | None = None) -> tuple[CommitState, bool]:
+    st, hit = state_at(bd, wr, commit, objs, tree, prev)
     stats.cached_results += hit
     if not hit:
         stats.compiler_invocations += st.compiles
@@ -96,11 +99,14 @@ def _stated(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], stats: Bui
 def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                  toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                  stats: BuildStats, progress: Progress | None = None,
-                 separate: bool = False, scratch: bool = False, sparse: bool = False) -> list[BuildCell]:
-    """One target's chains: each version's base, then its patches in turn."""
+                 separate: bool = False, scratch: bool = False, sparse: bool = False,
+                 tree: SharedWorktree | None = None, pool: Jobserver | None = None) -> list[BuildCell]:
+    """One target's chains: each version's base, then its patches in turn. `tree` and
+    `pool`: the worktree and the `make -j` shared with the targets running beside this one
+    (else its own)."""
     cell = _cell_maker(target, config, toolchain)
     bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner,
-                     scratch, sparse)
+                     scratch, sparse, pool)
     why = missing_tool(target, bd.toolchain)
     if why:
         return [cell(r.version, p.number, Status.SKIP, detail=why) for r in applied for p in r.patches]
@@ -108,45 +114,57 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     if first_base is None:
         return []
     cells: list[BuildCell] = []
+    log = bd.ccache_log()  # what ccache did for this directory's makes alone
     with ExitStack() as stack:
-        ready = _Once(lambda: stack.enter_context(wr.worktree(bd.worktree, first_base)))
+        if tree is None:
+            tree = stack.enter_context(SharedWorktree(wr, bd.worktree))
         # configured: every state may be in the cache, the worktree is entered at the first
         # build; else the config is made in the worktree first
         problems = bd.unmet() if bd.configured() else None
         if problems is None:
-            ready()
             try:
-                bd.ensure_config()
+                with tree.at(first_base):
+                    bd.ensure_config()
             except ConfigFailed as e:
                 return [cell(r.version, p.number, Status.ERROR, detail=f"{e}: {e.output.strip()[-300:]}",
                              reproduce=e.reproduce) for r in applied for p in r.patches]
             problems = bd.unmet()
+        objs = {r.version: _objects(s, r.version) for r in applied}
+        # every base is built for the files of every version (with sparse: its findings
+        # are not known by object, so each version's own)
+        every = None if bd.sparse else sorted(set().union(*objs.values()))
         for r in applied:
-            v = s.version(r.version)
-            objs = kernel_objects([path for p in v.patches for path in p.paths]) if v else []
             if progress:
                 progress(f"build {target.name} v{r.version} base")
-            cells += _chain(bd, wr, r, objs, cell, stats, problems, progress, ready)
+            cells += _chain(bd, wr, r, objs[r.version], every, cell, stats, problems, progress, tree)
+    stats.ccache_hits, stats.ccache_misses = log.counts()
     return cells
 
 
-class _Once:
-    """Calls `fn` the first time it is called, never again."""
-
-    def __init__(self, fn: Callable[[], object]):
-        self.fn, self.done = fn, False
-
-    def __call__(self) -> None:
-        if not self.done:
-            self.done = True
-            self.fn()
+def _objects(s: Series, version: int) -> list[str]:
+    v = s.version(version)
+    return kernel_objects([path for p in v.patches for path in p.paths]) if v else []
 
 
-def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, stats: BuildStats,
-           problems: list[str], progress: Progress | None, ready: Callable[[], None]) -> list[BuildCell]:
-    """One version: its base, then each patch judged against its parent. `ready()` makes
-    the worktree ready before the first state that is not in the cache."""
-    before, _ = _stated(bd, wr, r.base, objs, stats, None, ready)
+def _base(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], every: list[str] | None,
+          stats: BuildStats, tree: SharedWorktree) -> CommitState:
+    """A version's base, as seen by its files. Built for the files of `every` version, it
+    is built once: a later version's base is the cache's answer, and its first patch is
+    built on the O= the last version left, not on the base built again."""
+    if every is not None and every != objs:
+        st, _ = _stated(bd, wr, commit, every, stats, tree)
+        mine = restrict(st, objs)
+        if mine is not None:
+            return mine
+    return _stated(bd, wr, commit, objs, stats, tree)[0]
+
+
+def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], every: list[str] | None, cell,
+           stats: BuildStats, problems: list[str], progress: Progress | None,
+           tree: SharedWorktree) -> list[BuildCell]:
+    """One version: its base, then each patch judged against its parent; `tree` is
+    checked out at a state only when the state is not in the cache."""
+    before = _base(bd, wr, r.base, objs, every, stats, tree)
     last_built = before
     base_broken = None if before.ok else (
         f"the base {r.base[:12]} could not be built for {bd.target.name}: {before.unknown}" if before.unknown
@@ -169,7 +187,7 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
             continue
         if progress:
             progress(f"build {bd.target.name} v{r.version} {p.number}/{len(r.patches)}")
-        after, hit = _stated(bd, wr, p.commit, objs, stats, before, ready)
+        after, hit = _stated(bd, wr, p.commit, objs, stats, tree, before)
         status, errors, inherited, new_w = judge(before, after, last_built)
         detail = after.failure if status is Status.FAIL and not errors and not inherited else ""
         if after.unknown:  # timed out, or the machine stopped it: nothing is said of the patch
@@ -195,25 +213,32 @@ def _chain(bd: BuildDir, wr: WorkRepo, r: VersionResult, objs: list[str], cell, 
 
 def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
                config: BuildConfig, jobs: int, w1: bool, stats: BuildStats,
-               progress: Progress | None = None, separate: bool = False) -> BuildCell:
+               progress: Progress | None = None, separate: bool = False,
+               tree: SharedWorktree | None = None, pool: Jobserver | None = None) -> BuildCell:
     """The tree as it is (no series): one cell, judged on its own. Without a parent there
     is nothing to hold warnings against, so only whether it builds is said."""
     cell = _cell_maker(target, config, toolchain)
-    bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner)
+    bd = BuildDir.at(wr.root, target, toolchain, config.for_target(target), jobs, w1, separate, wr.runner,
+                     pool=pool)
     why = missing_tool(target, bd.toolchain)
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(None, None, Status.ERROR, commit, detail=why)
-    with wr.worktree(bd.worktree, commit):
-        repro = bd.reproducer(commit)  # with the worktree there: its git dirs are in the sandbox
-        try:
-            bd.ensure_config()
-        except ConfigFailed as e:
-            return cell(None, None, Status.ERROR, commit, detail=f"{e}: {e.output.strip()[-300:]}",
-                        reproduce=e.reproduce)
+    log = bd.ccache_log()
+    with ExitStack() as stack:
+        if tree is None:
+            tree = stack.enter_context(SharedWorktree(wr, bd.worktree))
+        with tree.at(commit):
+            repro = bd.reproducer(commit)  # with the worktree there: its git dirs are in the sandbox
+            try:
+                bd.ensure_config()
+            except ConfigFailed as e:
+                return cell(None, None, Status.ERROR, commit, detail=f"{e}: {e.output.strip()[-300:]}",
+                            reproduce=e.reproduce)
         problems = bd.unmet()
         if progress:
             progress(f"build {target.name} {commit[:12]}")
-        st, hit = _stated(bd, wr, commit, [], stats)
+        st, hit = _stated(bd, wr, commit, [], stats, tree)
+    stats.ccache_hits, stats.ccache_misses = log.counts()
     if st.unknown:
         return cell(None, None, Status.ERROR, commit, detail=st.unknown, reproduce=repro, seconds=st.seconds)
     detail = "" if st.ok else (st.failure if not st.errors else "")
@@ -225,9 +250,11 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
 
 def _tree_unit(wr: WorkRepo, commit: str, target: Target, toolchain: str | None, config: BuildConfig,
                jobs: int, w1: bool, progress: Progress | None = None,
-               separate: bool = False) -> tuple[list[BuildCell], BuildStats]:
+               separate: bool = False, tree: SharedWorktree | None = None,
+               pool: Jobserver | None = None) -> tuple[list[BuildCell], BuildStats]:
     with _unit_stats(target) as stats:
-        cells = [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress, separate)]
+        cells = [build_tree(wr, commit, target, toolchain, config, jobs, w1, stats, progress, separate, tree,
+                            pool)]
     return cells, stats
 
 
@@ -238,7 +265,7 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
     def lost(t: Target, why: str) -> list[BuildCell]:
         return [BuildCell(None, None, t.name, config.name, t.toolchain(toolchain).name, Status.ERROR,
                           commit, detail=why)]
-    return _matrix(wr, executor, _tree_unit, targets, commit,
+    return _matrix(wr, executor, _tree_unit, targets, commit, jobs,
                    lambda t, here: (wr, commit, t, toolchain, config, jobs, w1, progress if here else None,
                                     not here),
                    lost, progress)
@@ -247,23 +274,22 @@ def tree_matrix(wr: WorkRepo, commit: str, targets: list[Target], toolchain: str
 def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], target: Target,
                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                 progress: Progress | None = None, separate: bool = False,
-                scratch: bool = False, sparse: bool = False) -> tuple[list[BuildCell], BuildStats]:
+                scratch: bool = False, sparse: bool = False,
+                tree: SharedWorktree | None = None, pool: Jobserver | None = None) -> tuple[list[BuildCell], BuildStats]:
     """One unit of the matrix (executor.py): a target's chains."""
     with _unit_stats(target) as stats:
         cells = build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate,
-                             scratch, sparse)
+                             scratch, sparse, tree, pool)
     return cells, stats
 
 
 @contextmanager
 def _unit_stats(target: Target) -> Iterator[BuildStats]:
-    """A unit's own stats: its wall time and the ccache counts around it (a unit runs
-    alone in its process, so the counts are its own when units run one after the other)."""
+    """A unit's own stats and its wall time (its ccache counts are its directory's own:
+    BuildDir.ccache_log, right while units run at once)."""
     stats = BuildStats(target=target.name)
-    start, (h0, m0) = time.monotonic(), ccache_counts()
+    start = time.monotonic()
     yield stats
-    h1, m1 = ccache_counts()
-    stats.ccache_hits, stats.ccache_misses = h1 - h0, m1 - m0
     stats.wall_seconds = time.monotonic() - start
 
 
@@ -279,16 +305,18 @@ def build_matrix(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
                           detail=why) for r in applied for p in r.patches]
     if progress:  # one line per built cell, numbered over the whole matrix
         progress = Steps(progress, len(targets) * sum(len(r.patches) for r in applied))
-    return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None),
+    return _matrix(wr, executor, _build_unit, targets, next((r.base for r in applied), None), jobs,
                    lambda t, here: (wr, s, applied, t, toolchain, config, jobs, w1, progress if here else None,
                                     not here, scratch, sparse and t is targets[0]),
                    lost, progress)
 
 
-def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_rev: str | None,
+def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_rev: str | None, jobs: int,
             unit: Callable, lost: Callable, progress) -> tuple[list[BuildCell], BuildStats]:
     """One unit per target on the executor (executor.py); the units' stats summed, ccache
-    counted around the whole; a lost unit's cells are `error` with the reason."""
+    counted around the whole; a lost unit's cells are `error` with the reason. Here, the
+    units run at once, building each commit together from one worktree (tree/shared.py),
+    their makes sharing one `make -j<jobs>` (core/jobserver.py)."""
     ex = executor or LocalExecutor()
     wr.runner.require_sandbox()  # refused here, before any build, when it cannot be had
     stats = BuildStats(sandbox=wr.runner.isolation.value)
@@ -300,7 +328,13 @@ def _matrix(wr: WorkRepo, executor, fn: Callable, targets: list[Target], first_r
             wr.prepare_worktree(placement("build", t.name, True)[0], first_rev)
     cells: list[BuildCell] = []
     units: list[BuildStats] = []
-    answers = ex.map(fn, [unit(t, here) for t in targets], [f"build {t.name}" for t in targets], progress)
+    labels = [f"build {t.name}" for t in targets]
+    if here:
+        with SharedWorktree(wr, placement("build", "", False)[0]) as tree, Jobserver(jobs) as pool:
+            answers = ex.map(fn, [unit(t, True) + (tree, pool if len(targets) > 1 else None) for t in targets],
+                             labels, progress, at_once=len(targets))
+    else:
+        answers = ex.map(fn, [unit(t, False) for t in targets], labels, progress)
     for t, got in zip(targets, answers):
         if isinstance(got, UnitLost):
             cells += lost(t, f"{got.label}: {got.reason}")

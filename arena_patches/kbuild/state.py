@@ -15,17 +15,18 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from arena_patches.kbuild import diagnostics as dg
 from arena_patches.kbuild.directory import GROUPED, VMLINUX, BuildDir
-from arena_patches.kbuild.stale import drop_stale
+from arena_patches.kbuild.stale import SOURCE_STAMP, drop_stale
 from arena_patches.core.cache import JsonCache
 from arena_patches.core.paths import read_regular
 from arena_patches.core.verdicts import Severity, Status
-from arena_patches.tree.repo import WorkRepo, git
+from arena_patches.tree.repo import WorkRepo
+from arena_patches.tree.shared import SharedWorktree
 
 COLD_TIMEOUT = 3600.0
 STEP_TIMEOUT = 1800.0
@@ -47,6 +48,11 @@ class CommitState:
     # the machine stopped the build (disk full, memory, compiler killed): dg.infra_failure's
     # line. Like a timeout, the state says nothing about the code and is never cached
     infra: str = ""
+    # `warnings` by what said them: each of the files' objects this config builds, and the
+    # lines no object's block holds (a by-name make's prepare: checksyscalls' #warning).
+    # None: not known (a state cached before they were kept), so not restrictable
+    by_object: tuple[tuple[str, tuple[dg.Diagnostic, ...]], ...] | None = None
+    loose: tuple[dg.Diagnostic, ...] = ()
 
     @property
     def unknown(self) -> str:
@@ -72,8 +78,10 @@ def _dedupe(ds: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
     return sorted(out, key=lambda d: (d.file, d.line or 0, d.column or 0, d.message, d.flag or ""))
 
 
-def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = frozenset()) -> CommitState:
-    """Build what is checked out in the directory's worktree."""
+def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = frozenset(),
+                cold: bool = False) -> CommitState:
+    """Build what is checked out in the directory's worktree; `cold`: nothing built in O=
+    yet (such a make runs alone in the pool it shares with other targets')."""
     # ccache's base_dir makes the compiler see paths relative to the O= dir
     roots = [str(bd.source), os.path.realpath(bd.source), os.path.relpath(bd.source, bd.out)]
     start = time.monotonic()
@@ -82,14 +90,15 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
     # -k: a state's errors are all it has, not those make reached before it stopped; that
     # depends on -j and on what O= held (a cold build stops at the first broken object, one
     # on the state before compiles only what changed), and the cells must not
-    r = bd.make(list(VMLINUX), COLD_TIMEOUT)
+    r = bd.make(list(VMLINUX), COLD_TIMEOUT, alone=cold or bd.scratch)
     logs = [r.stdout + r.stderr]
     ok, timed_out = r.returncode == 0, r.timed_out
     said = ObjectDiagnostics(bd.out)
     heard = dg.by_object(logs[0], roots)
     compiles = len(heard)  # compiler invocations: one CC block each
     said.record(heard)
-    present, not_built, warnings, again = _sort_objects(bd, objs, ok, prev_not_built, said)
+    present, not_built, per, again = _sort_objects(bd, objs, ok, prev_not_built, said)
+    loose: list[dg.Diagnostic] = []
     if again:
         # compiled again on its own to hear it (a ccache hit replays the diagnostics)
         with _same_mtime(bd.out, again):
@@ -97,11 +106,15 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
         logs.append(r1.stdout + r1.stderr)
         ok = ok and r1.returncode == 0
         timed_out = timed_out or r1.timed_out
-        warnings += [d for d in dg.parse(logs[-1], roots) if d.severity is Severity.WARNING]
         heard = dg.by_object(logs[-1], roots)
         compiles += len(heard)
         said.record({o: heard[o] for o in again if o in heard}, forget=again)
+        for o in again:
+            per[o] = _warnings_of(heard.get(o, []))
+        in_blocks = {d.identity for o in again for d in heard.get(o, [])}
+        loose = [d for d in _warnings_of(dg.parse(logs[-1], roots)) if d.identity not in in_blocks]
     said.save()
+    warnings = [d for o in sorted(per) for d in per[o]] + loose
     checker: list[dg.Diagnostic] = []
     if bd.sparse and present and not timed_out:
         r2 = bd.make(bd.checker_goals([o for o in present if (bd.out / o).exists()]), STEP_TIMEOUT)
@@ -113,15 +126,33 @@ def build_state(bd: BuildDir, objs: list[str], prev_not_built: frozenset[str] = 
                        failure="" if ok else (dg.make_failure(text) or "make failed"),
                        compiles=compiles, seconds=time.monotonic() - start,
                        timed_out=timed_out, checker=tuple(_dedupe(checker)),
-                       infra="" if ok else (dg.infra_failure(text) or ""))
+                       infra="" if ok else (dg.infra_failure(text) or ""),
+                       by_object=tuple((o, tuple(_dedupe(per[o]))) for o in sorted(per)),
+                       loose=tuple(_dedupe(loose)))
+
+
+def _warnings_of(ds: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    return [d for d in ds if d.severity is Severity.WARNING]
+
+
+def restrict(st: CommitState, objs: list[str]) -> CommitState | None:
+    """The state as built for only these of its objects (a version's files, from a base
+    built for the files of every version): their warnings, the loose ones, their files not
+    built. None when the state does not know its warnings by object."""
+    if st.by_object is None:
+        return None
+    keep = set(objs)
+    per = tuple((o, ds) for o, ds in st.by_object if o in keep)
+    return replace(st, warnings=tuple(_dedupe([d for _, ds in per for d in ds] + list(st.loose))),
+                   not_built=tuple(f for f in st.not_built if f[:-2] + ".o" in keep), by_object=per)
 
 
 def _sort_objects(bd: BuildDir, objs: list[str], ok: bool, prev_not_built: frozenset[str],
-                  said: "ObjectDiagnostics") -> tuple[list[str], list[str], list[dg.Diagnostic], list[str]]:
+                  said: "ObjectDiagnostics") -> tuple[list[str], list[str], dict[str, list[dg.Diagnostic]], list[str]]:
     """The version's objects after the state's make: (present: this config builds them,
-    not_built: their .c files it leaves out, the warnings known of them, again: those
+    not_built: their .c files it leaves out, the warnings known of each, again: those
     still to be heard, compiled by name)."""
-    warnings: list[dg.Diagnostic] = []
+    per: dict[str, list[dg.Diagnostic]] = {}
     not_built, present, again = [], [], []
     for obj in objs:
         if not (bd.source / (obj[:-2] + ".c")).exists():
@@ -142,10 +173,10 @@ def _sort_objects(bd: BuildDir, objs: list[str], ok: bool, prev_not_built: froze
         # is known, from this make or from the one that last wrote it
         known = said.get(obj) if ok else None
         if known is not None:
-            warnings += known
+            per[obj] = known
         else:
             again.append(obj)
-    return present, not_built, warnings, again
+    return present, not_built, per, again
 
 
 class ObjectDiagnostics:
@@ -236,22 +267,22 @@ def state_cache(root: Path) -> JsonCache:
     return JsonCache(root / "build-cache")
 
 
-def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str],
-             prev: CommitState | None = None, ready=lambda: None) -> tuple[CommitState, bool]:
-    """The commit's state, from the cache (True) or built in the directory (False), after
-    `ready()` has made its worktree ready. A build that timed out or that the machine
-    stopped (CommitState.unknown) is never cached."""
+def state_at(bd: BuildDir, wr: WorkRepo, commit: str, objs: list[str], tree: SharedWorktree,
+             prev: CommitState | None = None) -> tuple[CommitState, bool]:
+    """The commit's state, from the cache (True) or built in the directory (False), with
+    `tree` (the directory's worktree) held at the commit meanwhile. A build that timed out
+    or that the machine stopped (CommitState.unknown) is never cached."""
     tree_id = wr.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
     cache = state_cache(wr.root)
     key = _key(bd, tree_id, objs)
     hit = cache.get(key, _load_state)
     if hit is not None:
         return hit, True
-    ready()
-    git(wr.runner, bd.source, "checkout", "--quiet", "--detach", "--force", commit)
-    if not bd.scratch:
-        drop_stale(bd, commit)  # make on this kbuild would keep them: see stale.py
-    st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset())
+    with tree.at(commit):
+        cold = not (bd.out / SOURCE_STAMP).exists()  # O= never built from any commit
+        if not bd.scratch:
+            drop_stale(bd, commit)  # make on this kbuild would keep them: see stale.py
+        st = build_state(bd, objs, frozenset(prev.not_built) if prev else frozenset(), cold)
     if not st.unknown:
         cache.put(key, _dump_state(st))
     return st, False
@@ -261,13 +292,18 @@ def _dump_state(s: CommitState) -> dict:
     return {"ok": s.ok, "errors": [dg.as_dict(d) for d in s.errors],
             "warnings": [dg.as_dict(d) for d in s.warnings], "not_built": list(s.not_built),
             "failure": s.failure, "compiles": s.compiles, "seconds": s.seconds,
-            "checker": [dg.as_dict(d) for d in s.checker]}
+            "checker": [dg.as_dict(d) for d in s.checker],
+            "by_object": None if s.by_object is None else [[o, [dg.as_dict(d) for d in ds]] for o, ds in s.by_object],
+            "loose": [dg.as_dict(d) for d in s.loose]}
 
 
 def _load_state(x: dict) -> CommitState:
+    per = x.get("by_object")
     return CommitState(x["ok"], tuple(map(dg.from_dict, x["errors"])), tuple(map(dg.from_dict, x["warnings"])),
                        tuple(x["not_built"]), x["failure"], x["compiles"], x["seconds"],
-                       checker=tuple(map(dg.from_dict, x.get("checker", []))))
+                       checker=tuple(map(dg.from_dict, x.get("checker", []))),
+                       by_object=None if per is None else tuple((o, tuple(map(dg.from_dict, ds))) for o, ds in per),
+                       loose=tuple(map(dg.from_dict, x.get("loose", []))))
 
 
 def judge(before: CommitState, after: CommitState,

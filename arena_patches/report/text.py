@@ -296,7 +296,10 @@ def print_verification(v, con: Console | None = None) -> None:
 def print_timings(rows, con: Console | None = None) -> None:
     """Where the time went: each stage, and under the build and boot stages each target."""
     con = con or console()
-    t = Table(title="where the time went")
+    # the build's targets run at once: each one's seconds are its own wall time, which
+    # overlap; the stage's row is the wall time of all of them
+    t = Table(title="where the time went", caption="a stage's targets run at once: their seconds overlap"
+              if any(r.target is not None and r.stage == "build" for r in rows) else None)
     for name in ("stage", "seconds", "builds run", "cache hits", "ccache hits/misses"):
         t.add_column(name, justify="left" if name == "stage" else "right")
     for r in rows:
