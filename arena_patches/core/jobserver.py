@@ -9,7 +9,7 @@ twice as many (on 2 CPUs, `-j3` was slower than `-j2`), one target's serial step
 walk of the tree, the link) leave its CPU to the other's compiles, and a make left alone
 gets every token back. A cold build runs alone (`slot(alone=True)`): it fills every CPU by
 itself, and on a 2-CPU machine two at once took longer than one after the other (254 s
-against 237 s for x86_64 and i386), where the states built on them gain from running
+against 241 s for x86_64 and i386), where the states built on them gain from running
 together. A make killed mid-job (a timeout) takes the tokens its jobs held
 with it: the pool is filled again to N whenever no make of ours runs.
 """
