@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # a worktree elsewhere than beside ../shared names it in ARENA_PATCHES_SHARED
 SHARED = Path(os.environ.get("ARENA_PATCHES_SHARED") or ROOT.parent / "shared")
 LORE = SHARED / "lore"
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C as a terminal gives it: Python's KeyboardInterrupt handler in place for the
+    test, even when the run began with SIGINT ignored (a background job of a shell script,
+    as CI may start it), where _thread.interrupt_main() does nothing at all."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def _sleeper(started: threading.Event, seen: list):
     return unit
 
 
-def test_ctrl_c_kills_every_unit_s_child_and_nothing_runs_after():
+def test_ctrl_c_kills_every_unit_s_child_and_nothing_runs_after(ctrl_c):
     started, seen = threading.Event(), []
     unit = _sleeper(started, seen)
 

@@ -83,7 +83,7 @@ def sleeps_then_writes(path: str, seconds: float) -> str:
     return path
 
 
-def test_ctrl_c_on_the_driver_cancels_running_units(ray_local, tmp_path):
+def test_ctrl_c_on_the_driver_cancels_running_units(ray_local, tmp_path, ctrl_c):
     import _thread
     import threading
     import time
