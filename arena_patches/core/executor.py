@@ -1,11 +1,13 @@
 """Where the matrix's units of work run: here (`local`, the default: one after the other,
-or with `at_once` on threads, each unit's make a process of its own), or on a Ray cluster (`ray`: a local instance started for the run, or `--ray-address`).
+or with `at_once` on threads, each unit's make a process of its own), or on a Ray cluster
+(`ray`: a local instance started for the run, or `--ray-address`).
 
 A unit is one target's chains (its base, then patch 1..k of each version, in one `O=`
 directory, so each step stays incremental) or one boot. Units are plain functions of
 picklable records; both executors run the same functions and return the same records, so
 results and cache entries do not depend on where a unit ran (a Ray unit's reproducer names
-its own worktree and O= dir: units running at once cannot share one). Workers read and
+its own worktree and O= dir: Ray units cannot share one; here the units running at once
+share one, each make holding it at its commit: tree/shared.py). Workers read and
 write the work dir directly: on one machine that is the same disk, on a cluster the work
 dir must be on a filesystem every node mounts at the same path (README: Ray).
 

@@ -44,8 +44,9 @@ def placement(kind: str, target: str, separate: bool) -> tuple[str, str]:
     """(worktree name, O= dir suffix). Units run here share the worktree `wt/<kind>`, one
     after the other or at once, each holding it at the commit it builds (tree/shared.py;
     ccache keys hold paths relative to the work dir: an unchanged layout keeps every compile
-    cached); units on Ray each get `wt/<kind>-<target>` and an O= dir of their own. Result cache entries are keyed by tree, not path: shared.
-    `wt/build` is also where the patches were applied (tree/repo.SHARED_WORKTREE)."""
+    cached); units on Ray each get `wt/<kind>-<target>` and an O= dir of their own. Result
+    cache entries are keyed by tree, not path: shared. `wt/build` is also where the patches
+    were applied (tree/repo.SHARED_WORKTREE)."""
     return (f"{kind}-{target}", f"-{kind}-{target}") if separate else (kind, "")
 
 

@@ -275,7 +275,8 @@ def _build_unit(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], tar
                 toolchain: str | None, config: BuildConfig, jobs: int, w1: bool,
                 progress: Progress | None = None, separate: bool = False,
                 scratch: bool = False, sparse: bool = False,
-                tree: SharedWorktree | None = None, pool: Jobserver | None = None) -> tuple[list[BuildCell], BuildStats]:
+                tree: SharedWorktree | None = None,
+                pool: Jobserver | None = None) -> tuple[list[BuildCell], BuildStats]:
     """One unit of the matrix (executor.py): a target's chains."""
     with _unit_stats(target) as stats:
         cells = build_target(wr, s, applied, target, toolchain, config, jobs, w1, stats, progress, separate,
