@@ -67,8 +67,7 @@ class Jobserver:
         two at once were slower than one after the other); it waits for those running to
         end, and no other starts until it ends."""
         while True:
-            if runner._STOPPING.is_set():
-                raise runner.Stopped()
+            runner.raise_if_stopped()
             with self._lock:
                 others = self._alone or (alone and self.running)
                 if not others:
@@ -94,24 +93,25 @@ class Jobserver:
                 else:
                     os.write(self.w, TOKEN)
 
-    def _fill(self) -> None:
-        """No make of ours runs: whatever is in the pipe, it holds N tokens again."""
+    def _drain(self) -> bytes:
+        """Every token in the pipe now, taken out."""
+        got = b""
         try:
-            while os.read(self._mine, 4096):
-                pass
+            while chunk := os.read(self._mine, 4096):
+                got += chunk
         except BlockingIOError:
             pass
+        return got
+
+    def _fill(self) -> None:
+        """No make of ours runs: whatever is in the pipe, it holds N tokens again."""
+        self._drain()
         os.write(self.w, TOKEN * self.jobs)
 
     def available(self) -> int:
         """Tokens in the pipe now (a test's look; takes them and puts them back)."""
         with self._lock:
-            got = b""
-            try:
-                while chunk := os.read(self._mine, 4096):
-                    got += chunk
-            except BlockingIOError:
-                pass
+            got = self._drain()
             if got:
                 os.write(self.w, got)
             return len(got)

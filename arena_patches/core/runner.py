@@ -62,6 +62,13 @@ def stop_all() -> None:
             _kill_group(proc)
 
 
+def raise_if_stopped() -> None:
+    """Raise Stopped when stop_all has stopped the runs (a thread about to start one, or
+    waiting for its turn to)."""
+    if _STOPPING.is_set():
+        raise Stopped()
+
+
 def resume() -> None:
     """Runs may start again (every thread stop_all stopped has ended)."""
     _STOPPING.clear()
@@ -77,8 +84,8 @@ def _started(proc: subprocess.Popen) -> None:
 def _ended(proc: subprocess.Popen, raising: bool = True) -> None:
     with _LIVE_LOCK:
         _LIVE.discard(proc)
-    if raising and _STOPPING.is_set():
-        raise Stopped()
+    if raising:
+        raise_if_stopped()
 
 
 def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -151,8 +158,7 @@ class Runner:
             raise ValueError("empty argv")
         full_env = sandbox_env(env) if confined else child_env(env)
         start = time.monotonic()
-        if _STOPPING.is_set():
-            raise Stopped()
+        raise_if_stopped()
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=full_env, stdin=subprocess.PIPE if input is not None

@@ -114,10 +114,7 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
     if first_base is None:
         return []
     cells: list[BuildCell] = []
-    log = bd.ccache_log()  # what ccache did for this directory's makes alone
-    with ExitStack() as stack:
-        if tree is None:
-            tree = stack.enter_context(SharedWorktree(wr, bd.worktree))
+    with _held(wr, bd, tree, stats) as tree:
         # configured: every state may be in the cache, the worktree is entered at the first
         # build; else the config is made in the worktree first
         problems = bd.unmet() if bd.configured() else None
@@ -137,8 +134,18 @@ def build_target(wr: WorkRepo, s: Series, applied: tuple[VersionResult, ...], ta
             if progress:
                 progress(f"build {target.name} v{r.version} base")
             cells += _chain(bd, wr, r, objs[r.version], every, cell, stats, problems, progress, tree)
-    stats.ccache_hits, stats.ccache_misses = log.counts()
     return cells
+
+
+@contextmanager
+def _held(wr: WorkRepo, bd: BuildDir, tree: SharedWorktree | None, stats: BuildStats) -> Iterator[SharedWorktree]:
+    """A unit's worktree: the one shared with the units beside it, or its own for the
+    unit's length; and once the unit is done, what ccache did for this directory's makes
+    alone (its stats log: counted apart from the units running at the same time)."""
+    log = bd.ccache_log()
+    with ExitStack() as stack:
+        yield tree if tree is not None else stack.enter_context(SharedWorktree(wr, bd.worktree))
+    stats.ccache_hits, stats.ccache_misses = log.counts()
 
 
 def _objects(s: Series, version: int) -> list[str]:
@@ -223,10 +230,7 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
     why = missing_tool(target, bd.toolchain)
     if why:  # asked for by name: a target that cannot be built is an error, not a pass
         return cell(None, None, Status.ERROR, commit, detail=why)
-    log = bd.ccache_log()
-    with ExitStack() as stack:
-        if tree is None:
-            tree = stack.enter_context(SharedWorktree(wr, bd.worktree))
+    with _held(wr, bd, tree, stats) as tree:
         with tree.at(commit):
             repro = bd.reproducer(commit)  # with the worktree there: its git dirs are in the sandbox
             try:
@@ -238,7 +242,6 @@ def build_tree(wr: WorkRepo, commit: str, target: Target, toolchain: str | None,
         if progress:
             progress(f"build {target.name} {commit[:12]}")
         st, hit = _stated(bd, wr, commit, [], stats, tree)
-    stats.ccache_hits, stats.ccache_misses = log.counts()
     if st.unknown:
         return cell(None, None, Status.ERROR, commit, detail=st.unknown, reproduce=repro, seconds=st.seconds)
     detail = "" if st.ok else (st.failure if not st.errors else "")

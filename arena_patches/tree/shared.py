@@ -48,10 +48,11 @@ class SharedWorktree:
                 self._cond.wait()
             if not self._users:  # a new turn: the commit checked out again, by force
                 self._commit = None  # a checkout that fails leaves it unknown
-                if not self._entered:
+                if not self._entered:  # made, or cleaned and checked out by force, at the commit
                     self._stack.enter_context(self.wr.worktree(self.name, commit))
                     self._entered = True
-                git(self.wr.runner, self.path, "checkout", "--quiet", "--detach", "--force", commit)
+                else:
+                    git(self.wr.runner, self.path, "checkout", "--quiet", "--detach", "--force", commit)
                 self.checkouts += 1
                 self._commit = commit
             self._users += 1
